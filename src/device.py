@@ -1,0 +1,17 @@
+"""Execution context: device, GRAPH/PyNative mode, and (optionally) data-parallel initialisation."""
+import mindspore as ms
+
+DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
+
+
+def set_context(device_target="CPU", device_id=0, pynative=False):
+    """Select the device and execution mode once, before any network runs."""
+    if device_target not in DEVICE_TARGETS:
+        raise ValueError(f"device_target must be one of {DEVICE_TARGETS}, got '{device_target}'")
+    ms.set_context(mode=ms.PYNATIVE_MODE if pynative else ms.GRAPH_MODE)
+    ms.set_device(device_target, None if device_target == "CPU" else device_id)
+
+
+def context_from_config(config):
+    """:func:`set_context` with the config's ``device_target``, ``device_id`` and ``pynative``."""
+    set_context(config.device_target, config.device_id, config.pynative)
