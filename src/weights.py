@@ -26,6 +26,11 @@ def _listing(title, names):
     return f"{len(names)} {title}: {shown}"
 
 
+def _first_line(err):
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else 'no details'}"
+
+
 def network_shapes(net):
     """{parameter name: shape tuple} of every parameter (incl. BN statistics) of a MindSpore network."""
     return {name: tuple(param.shape) for name, param in net.parameters_and_names()}
@@ -69,7 +74,7 @@ def read_torch_state_dict(path):
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for corrupt files
-        raise WeightsError(f"{path}: cannot read PyTorch checkpoint ({type(err).__name__}: {err})") from err
+        raise WeightsError(f"{path}: cannot read PyTorch checkpoint ({_first_line(err)})") from err
     state = unwrap_state_dict(obj, path)
     return {key: value.detach().cpu().numpy() for key, value in state.items() if hasattr(value, "detach")}
 
@@ -96,7 +101,7 @@ def read_weights(path, net):
     try:
         params = ms.load_checkpoint(path)
     except Exception as err:  # MindSpore raises ValueError/RuntimeError for corrupt files
-        raise WeightsError(f"{path}: cannot read MindSpore checkpoint ({err})") from err
+        raise WeightsError(f"{path}: cannot read MindSpore checkpoint ({_first_line(err)})") from err
     arrays = {name: param.asnumpy() for name, param in params.items()}
     check_strict(arrays, network_shapes(net), path)
     return arrays
