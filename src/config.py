@@ -94,6 +94,8 @@ def build_parser(defaults, description=None):
     parser = argparse.ArgumentParser(description=description, allow_abbrev=False)
     parser.add_argument("--config", default=DEFAULT_CONFIG_PATH, help="YAML file with the defaults")
     for name, default in _flatten(defaults):
+        if name == "config":  # the path of the file itself, recorded by load_config
+            continue
         if isinstance(default, list):
             element = _value_parser(default[0]) if default else _parse_yaml_scalar
             parser.add_argument(f"--{name}", dest=name, nargs="*", type=element, metavar="V",
@@ -132,5 +134,6 @@ def load_config(argv=None, config_path=None, description=None):
 
 def save_config(config, path):
     """Write the resolved config as YAML (e.g. beside training checkpoints)."""
+    values = {key: value for key, value in config.to_dict().items() if key != "config"}
     with open(path, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(config.to_dict(), handle, sort_keys=False)
+        yaml.safe_dump(values, handle, sort_keys=False)

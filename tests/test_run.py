@@ -1,0 +1,93 @@
+"""midas_run.py on bad and unusual input: nothing lost, one clear line per problem, right exit code."""
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+import mindspore as ms
+
+import midas_run
+from src.depth_io import read_pfm
+from tests.tiny import write_tiny_setup
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(name="setup", scope="module")
+def fixture_setup(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run")
+    config_path, ckpt = write_tiny_setup(folder, "midas_v21_small")
+    inputs = folder / "in"
+    inputs.mkdir()
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)
+    cv2.imwrite(str(inputs / "color.jpg"), photo)
+    cv2.imwrite(str(inputs / "gray.png"), photo[..., 0])
+    cv2.imwrite(str(inputs / "rgba.png"), np.dstack([photo, photo[..., :1]]))
+    cv2.imwrite(str(inputs / "deep.tif"), photo.astype(np.uint16) * 257)
+    cv2.imwrite(str(inputs / "pic.bmp"), photo[:40])
+    (inputs / "broken.jpg").write_bytes(b"\xff\xd8\xff broken")
+    (inputs / "readme.txt").write_text("not an image")
+    return folder, config_path, ckpt
+
+
+def run(setup, out, *extra):
+    folder, config_path, ckpt = setup
+    return midas_run.main(["--config", config_path, "--model_type", "midas_v21_small", "--input_path",
+                           str(folder / "in"), "--output_path", str(out), "--model_weights", ckpt, *extra])
+
+
+def test_bad_image_is_skipped_and_reported_others_written(setup, tmp_path, capsys):
+    assert run(setup, tmp_path, "--colormap", "true") == 1
+    err = capsys.readouterr().err
+    assert "failed: " in err and "broken.jpg" in err
+    written = sorted(os.listdir(tmp_path))
+    for stem in ("color", "gray", "rgba", "deep", "pic"):
+        assert f"{stem}.pfm" in written and f"{stem}.png" in written and f"{stem}_color.png" in written
+    assert not any(name.startswith(("broken", "readme")) for name in written)
+    depth, _ = read_pfm(str(tmp_path / "pic.pfm"))
+    assert depth.shape == (40, 90) and np.isfinite(depth).all()
+    png = cv2.imread(str(tmp_path / "color.png"), cv2.IMREAD_UNCHANGED)
+    assert png.dtype == np.uint16 and png.shape == (70, 90)
+    # 16-bit input scaled by 257 is the same picture: same depth as the 8-bit one
+    np.testing.assert_allclose(read_pfm(str(tmp_path / "deep.pfm"))[0], read_pfm(str(tmp_path / "color.pfm"))[0],
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_constant_depth_map_does_not_crash(setup, tmp_path):
+    folder, config_path, ckpt = setup
+    params = ms.load_checkpoint(ckpt)
+    for name in ("scratch.output_conv.4.weight", "scratch.output_conv.4.bias"):
+        params[name].set_data(ms.Tensor(np.zeros(params[name].shape, np.float32)))
+    zero_ckpt = str(tmp_path / "zero.ckpt")
+    ms.save_checkpoint([{"name": n, "data": p} for n, p in params.items()], zero_ckpt)
+    out = tmp_path / "out"
+    assert run((folder, config_path, zero_ckpt), out) == 1  # only broken.jpg fails
+    np.testing.assert_array_equal(cv2.imread(str(out / "color.png"), cv2.IMREAD_UNCHANGED), 0)
+    assert (read_pfm(str(out / "color.pfm"))[0] == 0).all()
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("missing_weights", "weights file not found"),
+    ("mismatched_weights", "weights do not match the network"),
+    ("no_input_folder", "input folder not found"),
+])
+def test_setup_errors_are_one_line(setup, tmp_path, problem, message):
+    folder, config_path, ckpt = setup
+    args = {"--input_path": str(folder / "in"), "--model_weights": ckpt, "--model_type": "midas_v21_small"}
+    if problem == "missing_weights":
+        args["--model_weights"] = str(tmp_path / "none.ckpt")
+    elif problem == "mismatched_weights":
+        args["--model_type"] = "midas_v21"
+    else:
+        args["--input_path"] = str(tmp_path / "nowhere")
+    argv = [sys.executable, "midas_run.py", "--config", config_path, "--output_path", str(tmp_path / "o")]
+    result = subprocess.run(argv + [w for kv in args.items() for w in kv], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
