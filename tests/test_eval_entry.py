@@ -1,0 +1,137 @@
+"""End-to-end: ``sh scripts/run_eval.sh DEVICE_ID all CKPT CONFIG`` on the fixtures with a tiny random network."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+import midas_eval
+from src.config import DEFAULT_CONFIG_PATH
+from src.eval_sets import EVAL_SETS
+from tests.eval_fixtures import build_all
+from tests.test_eval_sets import reference_dense, reference_whdr
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "scripts", "run_eval.sh")
+TINY = {"model_type": "midas_v21_small", "pynative": True,
+        "midas_v21_small": {"input_size": 64, "channel_multiplier": 0.25, "depth_multiplier": 0.5, "features": 16}}
+
+
+def run_script(*args, cwd=None):
+    env = dict(os.environ, PYTHON=sys.executable)
+    return subprocess.run(["sh", SCRIPT, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+def write_config(path, fixtures, output_dir, **overrides):
+    with open(DEFAULT_CONFIG_PATH, encoding="utf-8") as handle:
+        config = yaml.safe_load(handle)
+    for key, value in TINY.items():
+        config[key] = dict(config[key], **value) if isinstance(value, dict) else value
+    config.update({f"datapath_{name}": fixture.root for name, fixture in fixtures.items()})
+    config.update(eval_output_dir=str(output_dir), kitti_frame_list=fixtures["Kitti"].options["frame_list"],
+                  **overrides)
+    with open(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(config, handle)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    import mindspore as ms  # pylint: disable=import-outside-toplevel
+    from src.config import load_config  # pylint: disable=import-outside-toplevel
+    from src.models import create_model  # pylint: disable=import-outside-toplevel
+
+    base = tmp_path_factory.mktemp("eval_entry")
+    fixtures = build_all(str(base / "data"))
+    config_path = write_config(base / "tiny.yaml", fixtures, base / "out")
+    ckpt = str(base / "tiny.ckpt")
+    ms.save_checkpoint(create_model("midas_v21_small", load_config(["--config", config_path])), ckpt)
+    return base, fixtures, config_path, ckpt
+
+
+# ----------------------------------------------------------------------------- argument checking
+@pytest.mark.parametrize("args,message", [
+    ((), "usage: sh"), (("0",), "usage: sh"), (("0", "all", "a", "b", "c"), "usage: sh"),
+    (("x", "all"), "DEVICE_ID must be a non-negative integer"),
+    (("0", "kitti"), "DATA_NAME must be one of DIW ETH3D Sintel Kitti NYU TUM all, got 'kitti'"),
+    (("0", "all", "/no/such.ckpt"), "checkpoint not found: /no/such.ckpt"),
+])
+def test_run_eval_sh_checks_arguments_first(args, message):
+    result = run_script(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_run_eval_sh_checks_config_path(setup):
+    _, _, _, ckpt = setup
+    result = run_script("0", "all", ckpt, "/no/such.yaml")
+    assert result.returncode == 2 and "config file not found: /no/such.yaml" in result.stderr
+
+
+def test_midas_eval_reports_missing_weights_and_data_in_one_line(setup, tmp_path, capsys):
+    _, _, config_path, ckpt = setup
+    assert midas_eval.main(["--config", config_path, "--ckpt_path", str(tmp_path / "none.ckpt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("none.ckpt: weights file not found")
+    assert midas_eval.main(["--config", config_path, "--ckpt_path", ckpt, "--data_name", "NYU",
+                            "--datapath_NYU", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no dataset folder found (--datapath_NYU" in err[0]
+
+
+# ------------------------------------------------------------------------------------ end to end
+def test_run_eval_all_writes_every_set_equal_to_reference(setup):
+    base, fixtures, config_path, ckpt = setup
+    result = run_script("0", "all", ckpt, config_path, cwd=str(base))
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = base / "out"
+    val = json.loads((out / "val.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(val) == list(EVAL_SETS)
+    assert metrics["model_type"] == "midas_v21_small" and metrics["net_size"] == 64
+
+    # independent reference: the same network's predictions, scored by the torch re-implementation
+    from src.config import load_config  # pylint: disable=import-outside-toplevel
+    from src.eval_sets import create_eval_set  # pylint: disable=import-outside-toplevel
+    from src.inference import build_predictor  # pylint: disable=import-outside-toplevel
+    predictor = build_predictor(load_config(["--config", config_path]), ckpt)
+    for name, fixture in fixtures.items():
+        eval_set = create_eval_set(name, fixture.root, **fixture.options)
+        scores = []
+        for sample_name, truth in fixture.samples.items():
+            prediction = predictor.predict_network(eval_set.load(sample_name).image)
+            if truth.depth is None:
+                scores.append(reference_whdr(prediction, truth.pairs))
+            else:
+                scores.append(reference_dense(prediction, truth.depth, eval_set.settings))
+        headline = eval_set.settings.headline
+        assert val[name] == pytest.approx(np.mean([score[headline] for score in scores]), rel=1e-4, abs=1e-6)
+        summary = metrics["sets"][name]
+        assert summary["status"] == "ok" and summary["images_evaluated"] == len(fixture.samples)
+        assert summary["images_failed"] == 0
+    rows = (out / "per_image.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + sum(len(fixture.samples) for fixture in fixtures.values())
+    assert "DIW: whdr" in result.stderr and "Kitti: delta1" in result.stderr
+
+
+def test_run_eval_all_with_missing_set_and_corrupt_file_keeps_the_rest(setup):
+    base, fixtures, _, ckpt = setup
+    sintel = base / "broken_sintel"
+    shutil.copytree(fixtures["Sintel"].root, sintel)
+    (sintel / "final" / "alley_1" / "frame_0002.png").write_bytes(b"\x89PNG broken")
+    config_path = write_config(base / "broken.yaml", fixtures, base / "out_broken", datapath_Sintel=str(sintel),
+                               datapath_ETH3D=str(base / "no_eth3d"))
+    result = run_script("0", "all", ckpt, config_path, cwd=str(base))
+    assert result.returncode == 1
+    assert "skipped sample alley_1/frame_0002" in result.stderr and "frame_0002.png" in result.stderr
+    assert "ETH3D skipped: ETH3D: dataset folder not found" in result.stderr
+    out = base / "out_broken"
+    val = json.loads((out / "val.json").read_text())
+    assert list(val) == ["DIW", "Sintel", "Kitti", "NYU", "TUM"]
+    sets = json.loads((out / "metrics.json").read_text())["sets"]
+    assert sets["ETH3D"]["status"] == "skipped"
+    assert sets["Sintel"]["images_evaluated"] == 2 and list(sets["Sintel"]["failed_samples"]) == ["alley_1/frame_0002"]

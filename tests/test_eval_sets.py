@@ -1,0 +1,272 @@
+"""Readers of the six test sets (real on-disk formats) and the evaluation loop vs an independent reference.
+
+The reference re-implements the official MiDaS evaluation code (NYU gist / BadPixelMetric) in torch
+float64: F.interpolate bilinear (align_corners=False), masked normal equations, clamp at 1/cap.
+"""
+import json
+import os
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from src.eval_sets import DATA_NAMES, EVAL_SETS, EvalDataError, create_eval_set, selected_sets
+from src.eval_sets.tum import associate
+from src.evaluation import evaluate_set, run_evaluation, upsample_bilinear
+from tests.eval_fixtures import (BLUE, GREEN, KITTI_FRAMES, TUM_DEPTH, TUM_PAIRS, TUM_RGB, build_all, build_sintel,
+                                 sample_key)
+
+PRED_SHAPE = (15, 20)
+
+
+@pytest.fixture(scope="module")
+def fixtures(tmp_path_factory):
+    return build_all(str(tmp_path_factory.mktemp("eval_sets")))
+
+
+def open_set(fixtures, name):
+    fixture = fixtures[name]
+    return create_eval_set(name, fixture.root, **fixture.options)
+
+
+# ------------------------------------------------------------------------------------------- readers
+@pytest.mark.parametrize("name", list(EVAL_SETS))
+def test_reader_lists_samples_and_reads_rgb_and_stored_ground_truth(fixtures, name):
+    eval_set = open_set(fixtures, name)
+    expected = fixtures[name].samples
+    assert sorted(eval_set.sample_names()) == sorted(expected)
+    for sample_name, truth in expected.items():
+        sample = eval_set.load(sample_name)
+        assert sample.image.dtype == np.float64 and sample.image.ndim == 3
+        # RGB order (not BGR): red encodes the key, blue is 200
+        assert sample.image[..., 0].mean() * 255 == pytest.approx(20 + 30 * truth.key, abs=3)
+        assert sample.image[..., 1].mean() * 255 == pytest.approx(GREEN, abs=3)
+        assert sample.image[..., 2].mean() * 255 == pytest.approx(BLUE, abs=3)
+        if truth.depth is not None:
+            assert np.array_equal(sample.depth.astype(np.float64), truth.depth)
+
+
+def test_nyu_reads_raw_depths_with_matlab_transposition(fixtures):
+    sample = open_set(fixtures, "NYU").load("0004")
+    assert sample.image.shape == (12, 16, 3) and sample.depth.shape == (12, 16)
+    assert not np.allclose(sample.depth, 3.0)     # "depths" (in-painted) holds 3.0 everywhere
+
+
+def test_kitti_depth_is_16bit_over_256_and_found_in_train_split_too(fixtures):
+    eval_set = open_set(fixtures, "Kitti")
+    drive, frame, _ = KITTI_FRAMES[2]               # annotated in train/, not val/
+    depth = eval_set.load(f"{drive}/{frame}").depth
+    assert depth.max() > 80 and (depth == 0).any()
+    assert np.allclose(depth * 256, np.round(depth * 256))
+
+
+def test_kitti_default_list_is_the_161_protocol_frames(fixtures):
+    names = create_eval_set("Kitti", fixtures["Kitti"].root).sample_names()
+    assert len(names) == 161 and len({name.split("/")[0] for name in names}) == 7
+
+
+def test_tum_association_follows_associate_py():
+    assert associate(TUM_RGB, TUM_DEPTH) == TUM_PAIRS
+
+
+def test_diw_annotation_is_one_based_and_clipped(fixtures):
+    eval_set = open_set(fixtures, "DIW")
+    sample = eval_set.load("DIW_test/a1.thumb")       # 5,7,20,33,> in 40x30
+    assert sample.points.tolist() == [[4, 6, 19, 32]] and sample.a_is_farther.tolist() == [True]
+    assert (sample.height, sample.width) == (30, 40)
+    last = eval_set.load("DIW_test/c3.thumb")         # 40,30,1,1 in W=30, H=40
+    assert last.points.tolist() == [[39, 29, 0, 0]]
+
+
+def test_data_names_and_unknown_name():
+    assert DATA_NAMES == ("DIW", "ETH3D", "Sintel", "Kitti", "NYU", "TUM", "all")
+    assert selected_sets("all") == list(DATA_NAMES[:-1])
+    with pytest.raises(ValueError, match="choose one of DIW, ETH3D"):
+        selected_sets("kitti")
+
+
+# ------------------------------------------------------------------------------------- upsampling
+@pytest.mark.parametrize("src_shape,dst_shape", [((15, 20), (37, 53)), ((32, 48), (11, 17)),
+                                                 ((128, 384), (375, 1242)), ((288, 384), (480, 640))])
+def test_upsampling_equals_torch_bilinear_align_corners_false(src_shape, dst_shape):
+    rng = np.random.default_rng(0)
+    prediction = rng.uniform(0, 1, src_shape).astype(np.float32)
+    ours = upsample_bilinear(prediction, *dst_shape)
+    as_tensor = torch.from_numpy(prediction)[None, None]
+    torch32 = F.interpolate(as_tensor, size=dst_shape, mode="bilinear", align_corners=False)[0, 0].numpy()
+    torch64 = F.interpolate(as_tensor.double(), size=dst_shape, mode="bilinear", align_corners=False)[0, 0].numpy()
+    corners = F.interpolate(as_tensor, size=dst_shape, mode="bilinear", align_corners=True)[0, 0].numpy()
+    assert ours.shape == dst_shape and ours.dtype == np.float32
+    assert np.abs(ours - torch64).max() < 1e-6        # same formula, exact coordinates
+    assert np.abs(ours - torch32).max() < 1e-4        # torch float32 rounds its source coordinates
+    assert np.abs(ours - corners).max() > 1e-2        # the test tells the two conventions apart
+
+
+# ------------------------------------------------------------------------- independent reference
+def reference_dense(prediction, depth, settings):
+    """Official MiDaS evaluation (gist compute_scale_and_shift + BadPixelMetric) in torch float64."""
+    target = torch.from_numpy(depth.astype(np.float64))[None]
+    mask = ((target > settings.min_depth) & (target < settings.max_depth)).double()
+    pred = F.interpolate(torch.from_numpy(prediction).double()[None, None], size=depth.shape, mode="bilinear",
+                         align_corners=False)[:, 0]
+    target_disparity = torch.zeros_like(target)
+    target_disparity[mask == 1] = 1.0 / target[mask == 1]
+    a_00, a_01, a_11 = (mask * pred * pred).sum(), (mask * pred).sum(), mask.sum()
+    b_0, b_1 = (mask * pred * target_disparity).sum(), (mask * target_disparity).sum()
+    det = a_00 * a_11 - a_01 * a_01
+    scale, shift = ((a_11 * b_0 - a_01 * b_1) / det, (-a_01 * b_0 + a_00 * b_1) / det) if det > 0 else (0.0, 0.0)
+    aligned = scale * pred + shift
+    aligned[aligned < 1.0 / settings.depth_cap] = 1.0 / settings.depth_cap
+    pred_depth, gt = (1.0 / aligned)[mask == 1], target[mask == 1]
+    ratio = torch.max(pred_depth / gt, gt / pred_depth)
+    log_diff = torch.log(pred_depth) - torch.log(gt)
+    return {"abs_rel": torch.mean(torch.abs(pred_depth - gt) / gt).item(),
+            "delta1": 100 * torch.mean((ratio > 1.25).double()).item(),
+            "delta2": 100 * torch.mean((ratio > 1.25 ** 2).double()).item(),
+            "delta3": 100 * torch.mean((ratio > 1.25 ** 3).double()).item(),
+            "rmse": torch.sqrt(torch.mean((pred_depth - gt) ** 2)).item(),
+            "rmse_log": torch.sqrt(torch.mean(log_diff ** 2)).item(),
+            "log10": torch.mean(torch.abs(torch.log10(pred_depth) - torch.log10(gt))).item(),
+            "silog": 100 * torch.sqrt(torch.mean(log_diff ** 2) - torch.mean(log_diff) ** 2).item(),
+            "valid_points": int(mask.sum().item())}
+
+
+def reference_whdr(prediction, pairs):
+    y_a, x_a, y_b, x_b, rel, width, height = pairs
+    pred = F.interpolate(torch.from_numpy(prediction).double()[None, None], size=(height, width), mode="bilinear",
+                         align_corners=False)[0, 0]
+    disp_a, disp_b = pred[y_a - 1, x_a - 1].item(), pred[y_b - 1, x_b - 1].item()
+    right = disp_a < disp_b if rel == ">" else disp_a > disp_b   # ">": A farther = smaller disparity
+    return {"whdr": 0.0 if right else 1.0, "valid_points": 1}
+
+
+def known_predictions(fixture, seed):
+    """Per key, a [15, 20] disparity-like prediction: downsampled GT disparity + noise (DIW: random)."""
+    rng = np.random.default_rng(seed)
+    predictions = {}
+    for truth in fixture.samples.values():
+        if truth.depth is None:
+            predictions[truth.key] = rng.uniform(0.1, 1.0, PRED_SHAPE).astype(np.float32)
+            continue
+        valid = np.isfinite(truth.depth) & (truth.depth > 0)
+        disparity = np.where(valid, 1.0 / np.where(valid, truth.depth, 1.0), np.mean(1.0 / truth.depth[valid]))
+        small = cv2.resize(disparity, PRED_SHAPE[::-1], interpolation=cv2.INTER_AREA)
+        predictions[truth.key] = (3.0 * small + 0.5 + rng.normal(0, 0.05, PRED_SHAPE)).astype(np.float32)
+    return predictions
+
+
+@pytest.mark.parametrize("name", list(EVAL_SETS))
+def test_loop_metrics_equal_independent_reference(fixtures, name):
+    fixture = fixtures[name]
+    eval_set = open_set(fixtures, name)
+    predictions = known_predictions(fixture, seed=7)
+    result = evaluate_set(eval_set, lambda rgb: predictions[sample_key(rgb)])
+    assert result.status == "ok" and not result.failed
+    assert sorted(result.per_image) == sorted(fixture.samples)
+    expected = {}
+    for sample_name, truth in fixture.samples.items():
+        if truth.depth is None:
+            expected[sample_name] = reference_whdr(predictions[truth.key], truth.pairs)
+        else:
+            expected[sample_name] = reference_dense(predictions[truth.key], truth.depth, eval_set.settings)
+        assert result.per_image[sample_name] == pytest.approx(expected[sample_name], rel=1e-6, abs=1e-9)
+    headline = eval_set.settings.headline
+    mean = np.mean([metrics[headline] for metrics in expected.values()])
+    assert result.mean_metrics[headline] == pytest.approx(mean, rel=1e-6, abs=1e-9)
+
+
+def test_diw_fixture_exercises_both_outcomes(fixtures):
+    predictions = known_predictions(fixtures["DIW"], seed=7)
+    values = {reference_whdr(predictions[t.key], t.pairs)["whdr"] for t in fixtures["DIW"].samples.values()}
+    assert values == {0.0, 1.0}
+
+
+@pytest.mark.parametrize("name", ["ETH3D", "Sintel", "Kitti", "NYU", "TUM"])
+def test_exact_disparity_up_to_scale_and_shift_scores_perfectly(fixtures, name):
+    fixture = fixtures[name]
+    by_key = {}
+    for truth in fixture.samples.values():
+        valid = np.isfinite(truth.depth) & (truth.depth > 0)
+        by_key[truth.key] = np.where(valid, 0.7 / np.where(valid, truth.depth, 1.0) + 0.2, 5.0)
+    result = evaluate_set(open_set(fixtures, name), lambda rgb: by_key[sample_key(rgb)].astype(np.float64))
+    metrics = result.mean_metrics
+    assert metrics["abs_rel"] < 1e-5 and metrics["delta1"] == 0.0 and metrics["rmse_log"] < 1e-5
+
+
+# ------------------------------------------------------------------------------- failures, output
+def test_corrupt_and_missing_files_are_reported_by_name_and_skipped(tmp_path):
+    fixture = build_sintel(str(tmp_path / "Sintel"), np.random.default_rng(0))
+    with open(tmp_path / "Sintel" / "final" / "alley_1" / "frame_0002.png", "wb") as handle:
+        handle.write(b"not a png")
+    os.remove(tmp_path / "Sintel" / "final" / "market_2" / "frame_0001.png")
+    result = evaluate_set(create_eval_set("Sintel", fixture.root), lambda rgb: np.ones(PRED_SHAPE))
+    assert list(result.per_image) == ["alley_1/frame_0001"]
+    assert "frame_0002.png" in result.failed["alley_1/frame_0002"]
+    assert "not a readable image" in result.failed["alley_1/frame_0002"]
+    assert "frame_0001.png: Sintel final-pass image not found" in result.failed["market_2/frame_0001"]
+    assert not result.complete
+
+
+@pytest.mark.parametrize("corruption,message", [
+    ("sintel_tag", "not a Sintel .dpt file"), ("eth3d_size", "float32 values, the image has"),
+    ("kitti_8bit", "expected a single-channel 16-bit depth PNG")])
+def test_bad_ground_truth_formats_raise_clear_errors(fixtures, tmp_path, corruption, message):
+    name = {"sintel_tag": "Sintel", "eth3d_size": "ETH3D", "kitti_8bit": "Kitti"}[corruption]
+    root = str(tmp_path / name)
+    shutil.copytree(fixtures[name].root, root)
+    options = dict(fixtures[name].options)
+    if corruption == "sintel_tag":
+        path, sample = os.path.join(root, "depth", "alley_1", "frame_0001.dpt"), "alley_1/frame_0001"
+        with open(path, "r+b") as handle:
+            handle.write(np.array([1.0], dtype="<f4").tobytes())
+    elif corruption == "eth3d_size":
+        path, sample = os.path.join(root, "pipes", "ground_truth_depth", "dslr_images", "DSC_0634.JPG"), \
+            "pipes/DSC_0634.JPG"
+        np.zeros(7, dtype="<f4").tofile(path)
+    else:
+        drive, frame, split = KITTI_FRAMES[0]
+        path = os.path.join(root, "data_depth_annotated", split, drive, "proj_depth", "groundtruth", "image_02",
+                            frame + ".png")
+        cv2.imwrite(path, np.full((10, 32), 7, dtype=np.uint8))
+        options["frame_list"] = options["frame_list"].replace(fixtures[name].root, root)
+        sample = f"{drive}/{frame}"
+    with pytest.raises(EvalDataError, match=message) as info:
+        create_eval_set(name, root, **options).load(sample)
+    assert path in str(info.value)
+
+
+def test_run_evaluation_skips_missing_sets_and_survives_a_crashing_set(fixtures, tmp_path):
+    by_shape_and_key = {}   # image shapes tell the sets apart (TUM, the same shape as NYU, is missing here)
+    for name, fixture in fixtures.items():
+        eval_set = open_set(fixtures, name)
+        predictions = known_predictions(fixture, seed=1)
+        for sample_name, truth in fixture.samples.items():
+            by_shape_and_key[(eval_set.load(sample_name).image.shape[:2], truth.key)] = predictions[truth.key]
+
+    def predict(rgb):
+        if rgb.shape[:2] == (12, 28):                     # Sintel images: an unexpected crash
+            raise RuntimeError("device lost")
+        return by_shape_and_key[(rgb.shape[:2], sample_key(rgb))]
+
+    requests = [(name, fixtures[name].root if name != "TUM" else str(tmp_path / "no_such_folder"),
+                 fixtures[name].options) for name in EVAL_SETS]
+    out = tmp_path / "out"
+    results = run_evaluation(requests, predict, str(out), {"ckpt_path": "x"}, skip_missing=True)
+    assert {name: r.status for name, r in results.items()} == {
+        "DIW": "ok", "ETH3D": "ok", "Sintel": "failed", "Kitti": "ok", "NYU": "ok", "TUM": "skipped"}
+    val = json.loads((out / "val.json").read_text())
+    assert list(val) == ["DIW", "ETH3D", "Kitti", "NYU"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["ckpt_path"] == "x"
+    assert "device lost" in metrics["sets"]["Sintel"]["message"]
+    assert "dataset folder not found" in metrics["sets"]["TUM"]["message"]
+    assert metrics["sets"]["NYU"]["images_evaluated"] == 3
+    assert metrics["sets"]["DIW"]["settings"]["max_depth"] is None      # strict JSON: no Infinity
+    assert "Infinity" not in (out / "metrics.json").read_text()
+    assert metrics["sets"]["Kitti"]["metrics"]["delta1"] == pytest.approx(val["Kitti"])
+    rows = (out / "per_image.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("set,sample,status,valid_points,abs_rel")
+    assert sum(row.startswith("NYU,") for row in rows) == 3 and sum(row.startswith("Sintel,") for row in rows) == 1
