@@ -1,0 +1,202 @@
+"""Independent re-statement of the official MiDaS v2.1 inference pipeline (``run.py``, ``utils.py``,
+``midas/transforms.py``) around a PyTorch model, for parity tests (test-only; never imports ``src``).
+
+Fidelity notes: fp32 on CPU, no JIT/fp16 (``--optimize`` off); files are processed in sorted order (the
+official ``glob`` order is unspecified) and sub-folders are skipped; an unreadable image raises
+``ValueError`` naming the file (the official code crashes with AttributeError); ``write_depth`` has the later
+upstream fix for constant maps (all-zero PNG instead of a crash); ``write_pfm`` writes a bytes header for
+colour images too (the official one fails with TypeError there).
+"""
+import glob
+import logging
+import os
+import sys
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+LOGGER = logging.getLogger(__name__)
+
+NET_SIZE = {"midas_v21": 384, "midas_v21_small": 256}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def read_image(path):
+    """Official ``utils.read_image``: cv2.imread (BGR, 8-bit) -> RGB float64 [H, W, 3] in [0, 1]."""
+    img = cv2.imread(path)
+    if img is None:
+        raise ValueError("%s: not a readable image" % path)
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) / 255.0
+
+
+class Resize:
+    """Official ``transforms.Resize`` on a sample dict (``image`` [H, W, C]; optional disparity/depth/mask)."""
+
+    def __init__(self, width, height, resize_target=True, keep_aspect_ratio=False, ensure_multiple_of=1,
+                 resize_method="lower_bound", image_interpolation_method=cv2.INTER_AREA):
+        if resize_method not in ("lower_bound", "upper_bound", "minimal"):
+            raise ValueError("resize_method %r not implemented" % resize_method)
+        self.width = width
+        self.height = height
+        self.resize_target = resize_target
+        self.keep_aspect_ratio = keep_aspect_ratio
+        self.multiple_of = ensure_multiple_of
+        self.resize_method = resize_method
+        self.image_interpolation_method = image_interpolation_method
+
+    def constrain_to_multiple_of(self, x, min_val=0, max_val=None):
+        """Nearest multiple (NumPy round-half-even); floor if above max_val; ceil if below min_val."""
+        y = (np.round(x / self.multiple_of) * self.multiple_of).astype(int)
+        if max_val is not None and y > max_val:
+            y = (np.floor(x / self.multiple_of) * self.multiple_of).astype(int)
+        if y < min_val:
+            y = (np.ceil(x / self.multiple_of) * self.multiple_of).astype(int)
+        return y
+
+    def get_size(self, width, height):
+        """(new_width, new_height) for an input of ``width`` x ``height`` pixels."""
+        scale_height = self.height / height
+        scale_width = self.width / width
+        if self.keep_aspect_ratio:
+            if self.resize_method == "lower_bound":
+                scale = scale_width if scale_width > scale_height else scale_height
+            elif self.resize_method == "upper_bound":
+                scale = scale_width if scale_width < scale_height else scale_height
+            else:
+                scale = scale_width if abs(1 - scale_width) < abs(1 - scale_height) else scale_height
+            scale_width = scale_height = scale
+        bounds = {"lower_bound": ({"min_val": self.height}, {"min_val": self.width}),
+                  "upper_bound": ({"max_val": self.height}, {"max_val": self.width}),
+                  "minimal": ({}, {})}[self.resize_method]
+        new_height = self.constrain_to_multiple_of(scale_height * height, **bounds[0])
+        new_width = self.constrain_to_multiple_of(scale_width * width, **bounds[1])
+        return (new_width, new_height)
+
+    def __call__(self, sample):
+        """Resize ``image`` (chosen interpolation) and, if resize_target, the targets (nearest)."""
+        width, height = self.get_size(sample["image"].shape[1], sample["image"].shape[0])
+        sample["image"] = cv2.resize(sample["image"], (width, height), interpolation=self.image_interpolation_method)
+        if self.resize_target:
+            for key in ("disparity", "depth"):
+                if key in sample:
+                    sample[key] = cv2.resize(sample[key], (width, height), interpolation=cv2.INTER_NEAREST)
+            if "mask" in sample:
+                mask = cv2.resize(sample["mask"].astype(np.float32), (width, height), interpolation=cv2.INTER_NEAREST)
+                sample["mask"] = mask.astype(bool)
+        return sample
+
+
+class NormalizeImage:
+    """Official ``transforms.NormalizeImage``: (image - mean) / std per channel (float64 stays float64)."""
+
+    def __init__(self, mean, std):
+        self.mean = mean
+        self.std = std
+
+    def __call__(self, sample):
+        sample["image"] = (sample["image"] - self.mean) / self.std
+        return sample
+
+
+class PrepareForNet:
+    """Official ``transforms.PrepareForNet``: image HWC -> CHW float32 contiguous; targets -> float32."""
+
+    def __call__(self, sample):
+        sample["image"] = np.ascontiguousarray(np.transpose(sample["image"], (2, 0, 1))).astype(np.float32)
+        for key in ("mask", "disparity", "depth"):
+            if key in sample:
+                sample[key] = np.ascontiguousarray(sample[key].astype(np.float32))
+        return sample
+
+
+def make_transform(net_w, net_h):
+    """The run.py chain Resize(upper_bound, x32, keep aspect, INTER_CUBIC) -> Normalize -> PrepareForNet.
+
+    Returns a function RGB float64 [H, W, 3] -> float32 [3, h, w].
+    """
+    steps = [
+        Resize(net_w, net_h, resize_target=None, keep_aspect_ratio=True, ensure_multiple_of=32,
+               resize_method="upper_bound", image_interpolation_method=cv2.INTER_CUBIC),
+        NormalizeImage(mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD)),
+        PrepareForNet(),
+    ]
+
+    def transform(rgb):
+        sample = {"image": rgb}
+        for step in steps:
+            sample = step(sample)
+        return sample["image"]
+    return transform
+
+
+def predict(model, rgb, net_w, net_h):
+    """Official forward + bicubic (align_corners=False) upsampling: RGB float64 [H, W, 3] -> float32 [H, W]."""
+    net_input = make_transform(net_w, net_h)(rgb)
+    model.eval()
+    with torch.no_grad():
+        prediction = model(torch.from_numpy(net_input).unsqueeze(0))
+        prediction = F.interpolate(prediction.unsqueeze(1), size=rgb.shape[:2], mode="bicubic", align_corners=False)
+    return prediction[0, 0].cpu().numpy()
+
+
+def write_pfm(path, image, scale=1):
+    """Official ``utils.write_pfm``: 'Pf'/'PF', 'W H', scale (negative = little-endian), rows bottom-up."""
+    if image.dtype.name != "float32":
+        raise ValueError("%s: image dtype must be float32, got %s" % (path, image.dtype.name))
+    image = np.flipud(image)
+    if image.ndim == 3 and image.shape[2] == 3:
+        color = True
+    elif image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        color = False
+    else:
+        raise ValueError("%s: image must have H x W x 3, H x W x 1 or H x W dimensions" % path)
+    endian = image.dtype.byteorder
+    if endian == "<" or (endian == "=" and sys.byteorder == "little"):
+        scale = -scale
+    with open(path, "wb") as file:
+        file.write(b"PF\n" if color else b"Pf\n")
+        file.write(b"%d %d\n" % (image.shape[1], image.shape[0]))
+        file.write(b"%f\n" % scale)
+        image.tofile(file)
+
+
+def write_depth(path, depth, bits=2):
+    """Official ``utils.write_depth``: ``path``.pfm (float32) and ``path``.png (min-max to 2**(8*bits)-1)."""
+    write_pfm(path + ".pfm", depth.astype(np.float32))
+    depth_min = depth.min()
+    depth_max = depth.max()
+    max_val = (2 ** (8 * bits)) - 1
+    if depth_max - depth_min > np.finfo("float").eps:
+        out = max_val * (depth - depth_min) / (depth_max - depth_min)
+    else:
+        out = np.zeros(depth.shape, dtype=depth.dtype)
+    if bits == 1:
+        cv2.imwrite(path + ".png", out.astype("uint8"))
+    elif bits == 2:
+        cv2.imwrite(path + ".png", out.astype("uint16"))
+
+
+def run_folder(model, model_type, input_dir, output_dir):
+    """Official run.py loop: every file of ``input_dir`` (sorted) -> ``output_dir``/<stem>.pfm + .png (16-bit).
+
+    Returns the list of written paths without extension.
+    """
+    if model_type not in NET_SIZE:
+        raise ValueError("unknown model_type %r; expected one of %s" % (model_type, ", ".join(NET_SIZE)))
+    net_size = NET_SIZE[model_type]
+    names = [p for p in sorted(glob.glob(os.path.join(input_dir, "*"))) if os.path.isfile(p)]
+    os.makedirs(output_dir, exist_ok=True)
+    written = []
+    for index, name in enumerate(names, start=1):
+        LOGGER.info("processing %s (%d/%d)", name, index, len(names))
+        rgb = read_image(name)
+        depth = predict(model, rgb, net_size, net_size)
+        stem = os.path.join(output_dir, os.path.splitext(os.path.basename(name))[0])
+        write_depth(stem, depth, bits=2)
+        written.append(stem)
+    return written
