@@ -4,7 +4,9 @@
   switch to constant interpolation matrices (``Mh @ x @ Mw``) because MindSpore's ONNX exporter has
   no resize operator.
 - ``ZeroPadMaxPool``: torch's ``MaxPool2d(3, 2, padding=1)`` on non-negative input, written as a
-  zero pad plus a valid pool (exact for post-ReLU input; ONNX has no padded max-pool here).
+  zero pad plus a valid pool (exact for post-ReLU input; MindSpore's ONNX exporter has no padded
+  max-pool). The pad is the ``ops.Pad`` primitive: ``nn.ZeroPad2d`` lowers to ``PadV3``, which the
+  ONNX exporter does not know either.
 """
 import numpy as np
 
@@ -65,7 +67,7 @@ class ZeroPadMaxPool(nn.Cell):
 
     def __init__(self, kernel_size=3, stride=2, padding=1):
         super().__init__()
-        self.pad = nn.ZeroPad2d(padding)
+        self.pad = ops.Pad(((0, 0), (0, 0), (padding, padding), (padding, padding)))
         self.pool = nn.MaxPool2d(kernel_size, stride, pad_mode="valid")
 
     def construct(self, x):

@@ -49,7 +49,11 @@ def network_forward(net):
 
 
 def build_predictor(config, weights_path):
-    """DepthPredictor for ``config.model_type`` with weights from a ``.ckpt`` or official ``.pt``."""
+    """DepthPredictor for ``config.model_type`` with weights from a ``.ckpt`` or official ``.pt``,
+    or for an exported ``.mindir``/``.onnx`` (its sidecar JSON gives model type, input size, mean/std)."""
+    from src import exported  # pylint: disable=import-outside-toplevel  (src.exported builds on this module)
+    if exported.is_runnable_export(weights_path):
+        return exported.exported_predictor(weights_path, config.model_type, config.device_target)
     check_model_type(config.model_type)
     net = load_weights(create_model(config.model_type, config), weights_path)
     return DepthPredictor(network_forward(net), config[config.model_type].input_size)
