@@ -1,0 +1,15 @@
+"""Shared timing helper of the benchmark scripts."""
+import statistics
+import time
+
+
+def median_latency_ms(forward, batch, repeats, warmup):
+    """Median wall time of ``forward(batch)`` in milliseconds after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        forward(batch)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        forward(batch)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times)
