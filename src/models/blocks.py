@@ -33,14 +33,8 @@ class ResidualConvUnit(nn.Cell):
         return self.conv2(self.relu(self.conv1(x))) + x
 
 
-class ResidualConvUnitCustom(nn.Cell):
+class ResidualConvUnitCustom(ResidualConvUnit):
     """MidasNet_small residual unit (non-inplace ReLU): ``conv2(relu(conv1(relu(x)))) + x``."""
-
-    def __init__(self, features):
-        super().__init__()
-        self.conv1 = conv3x3(features, features, has_bias=True)
-        self.conv2 = conv3x3(features, features, has_bias=True)
-        self.relu = nn.ReLU()
 
     def construct(self, x):
         return self.conv2(self.relu(self.conv1(self.relu(x)))) + x

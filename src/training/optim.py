@@ -1,0 +1,64 @@
+"""Adam with two parameter groups (encoder ``pretrained.*`` / decoder ``scratch.*``) and their LR schedules."""
+from mindspore import nn
+
+ENCODER_PREFIX = "pretrained."
+LR_SCHEDULES = ("poly", "constant")
+
+
+def split_encoder_decoder(params):
+    """(encoder params, decoder params): names starting with ``pretrained.`` vs everything else."""
+    encoder = [p for p in params if p.name.startswith(ENCODER_PREFIX)]
+    decoder = [p for p in params if not p.name.startswith(ENCODER_PREFIX)]
+    return encoder, decoder
+
+
+def polynomial_lr(step, start_lr, end_lr, decay_steps, power):
+    """Learning rate at global ``step`` (0-based) of ``nn.PolynomialDecayLR`` (float, for logs and tests)."""
+    progress = min(step, decay_steps) / decay_steps
+    return (start_lr - end_lr) * (1.0 - progress) ** power + end_lr
+
+
+def lr_at(train_cfg, step, total_steps):
+    """(encoder lr, decoder lr) used by the optimizer at global ``step`` of a run of ``total_steps``."""
+    if train_cfg.lr_schedule == "constant":
+        return train_cfg.encoder_lr, train_cfg.decoder_lr
+    return (polynomial_lr(step, train_cfg.encoder_lr, train_cfg.encoder_end_lr, total_steps, train_cfg.lr_power),
+            polynomial_lr(step, train_cfg.decoder_lr, train_cfg.decoder_end_lr, total_steps, train_cfg.lr_power))
+
+
+def _group_lr(start_lr, end_lr, total_steps, train_cfg):
+    if train_cfg.lr_schedule == "constant":
+        return start_lr
+    return nn.PolynomialDecayLR(start_lr, end_lr, total_steps, train_cfg.lr_power)
+
+
+def build_optimizer(net, train_cfg, total_steps):
+    """``nn.Adam`` over the trainable parameters of ``net``: encoder group at ``encoder_lr``, decoder group
+    at ``decoder_lr``; each decays polynomially to its end lr over ``total_steps`` (or stays constant).
+
+    Args:
+        net: a MidasNet (parameter names ``pretrained.*`` and ``scratch.*``).
+        train_cfg: the ``train`` config section.
+        total_steps: optimizer steps of the whole run (decay horizon).
+    """
+    if train_cfg.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"train.lr_schedule must be one of {LR_SCHEDULES}, got '{train_cfg.lr_schedule}'")
+    encoder, decoder = split_encoder_decoder(net.trainable_params())
+    if not encoder or not decoder:
+        raise ValueError("the network must have both encoder ('pretrained.*') and decoder parameters")
+    groups = [
+        {"params": encoder, "lr": _group_lr(train_cfg.encoder_lr, train_cfg.encoder_end_lr, total_steps, train_cfg)},
+        {"params": decoder, "lr": _group_lr(train_cfg.decoder_lr, train_cfg.decoder_end_lr, total_steps, train_cfg)},
+        {"order_params": net.trainable_params()},
+    ]
+    return nn.Adam(groups, learning_rate=train_cfg.decoder_lr, beta1=train_cfg.adam_beta1,
+                   beta2=train_cfg.adam_beta2, eps=train_cfg.adam_eps, weight_decay=train_cfg.weight_decay)
+
+
+def optimizer_step(optimizer):
+    """Number of updates the optimizer has applied (its ``global_step``), as a Python int."""
+    return int(optimizer.global_step.asnumpy().reshape(-1)[0])
+
+
+__all__ = ["ENCODER_PREFIX", "LR_SCHEDULES", "build_optimizer", "lr_at", "optimizer_step", "polynomial_lr",
+           "split_encoder_decoder"]

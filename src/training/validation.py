@@ -1,0 +1,57 @@
+"""Validation during training: the training loss and the MiDaS eval metrics on the held-out split.
+
+Per image, the predicted disparity is aligned to the ground-truth disparity by least squares over the
+valid pixels (``src.alignment``), inverted to depth and compared with the ground-truth depth
+(``1 / disparity``) by AbsRel and δ>1.25 (``src.metrics``). Targets of the training pipeline are
+normalised to [0, 1] per image, so pixels whose target disparity is below ``MIN_DISPARITY`` (depth more
+than 100x the nearest point) are left out and the aligned depth is capped at the image's largest depth.
+"""
+import logging
+
+import numpy as np
+
+import mindspore as ms
+
+from src.alignment import aligned_depth
+from src.metrics import abs_rel, delta_error
+
+LOGGER = logging.getLogger(__name__)
+MIN_DISPARITY = 0.01
+
+
+def image_metrics(prediction, disparity, mask):
+    """(AbsRel, δ>1.25 in %) of one image; prediction/disparity/mask [S, S]. None if < 2 usable pixels."""
+    valid = (mask > 0) & (disparity >= MIN_DISPARITY)
+    if valid.sum() < 2:
+        return None
+    gt_depth = 1.0 / disparity[valid].astype(np.float64)
+    depth = aligned_depth(prediction[valid], gt_depth, depth_cap=float(gt_depth.max()))
+    return abs_rel(depth, gt_depth), delta_error(depth, gt_depth, 1.25)
+
+
+def validate(network, loss_fn, dataset):
+    """Mean loss, AbsRel and δ>1.25 (%) of ``network`` (eval mode) over the batches of ``dataset``.
+
+    Args:
+        network: MidasNet; put in inference mode here (the caller restores training mode).
+        loss_fn: the training loss cell.
+        dataset: a ``mindspore.dataset`` with columns image, disparity, mask (``build_eval_split``).
+
+    Returns:
+        dict with ``loss``, ``abs_rel``, ``delta1`` (δ>1.25, %, lower is better) and ``images``.
+    """
+    network.set_train(False)
+    losses, weights, per_image = [], [], []
+    for batch in dataset.create_dict_iterator(num_epochs=1):
+        prediction = ms.ops.cast(network(batch["image"]), ms.float32)
+        losses.append(float(loss_fn(prediction, batch["disparity"], batch["mask"]).asnumpy()))
+        weights.append(prediction.shape[0])
+        for pred, disp, mask in zip(prediction.asnumpy(), batch["disparity"].asnumpy(), batch["mask"].asnumpy()):
+            metrics = image_metrics(pred, disp, mask)
+            if metrics is not None:
+                per_image.append(metrics)
+    if not per_image:
+        LOGGER.warning("validation: no image with valid ground truth")
+    metrics = np.mean(per_image, axis=0) if per_image else (float("nan"), float("nan"))
+    return {"loss": float(np.average(losses, weights=weights)), "abs_rel": float(metrics[0]),
+            "delta1": float(metrics[1]), "images": int(sum(weights))}
