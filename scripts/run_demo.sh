@@ -40,14 +40,17 @@ python midas_train.py --model_type midas_v21_small --train_datasets "{format: re
 
 echo "== 3/5 held-out validation: see the 'validation at step' lines above (also in $OUT/train/loss_history.csv)"
 
-echo "== 4/5 depth maps of held-out images in $OUT/depth"
+echo "== 4/5 depth maps of two real photos (scikit-image samples) and held-out synthetic images in $OUT/depth"
 mkdir -p "$OUT/photos"
-python -c "import sys, shutil, src
+python -c "import os, sys, shutil, cv2, skimage.data, src
 from src.datasets.readers import ReDWebReader
 from src.datasets.sampling import split_indices
 reader = ReDWebReader(sys.argv[1])
 for index in split_indices(len(reader), 0.1)[1][:4]:
-    shutil.copy(reader.image_paths[index], sys.argv[2])" "$OUT/synthetic" "$OUT/photos"
+    shutil.copy(reader.image_paths[index], sys.argv[2])
+for name in ('coffee', 'chelsea'):
+    cv2.imwrite(os.path.join(sys.argv[2], name + '.jpg'), getattr(skimage.data, name)()[..., ::-1])" \
+    "$OUT/synthetic" "$OUT/photos"
 python midas_run.py --model_type midas_v21_small --model_weights "$OUT/train/midas_v21_small-step$(printf %08d "$STEPS").ckpt" \
     --input_path "$OUT/photos" --output_path "$OUT/depth" --colormap true
 

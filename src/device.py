@@ -1,4 +1,4 @@
-"""Execution context: device, GRAPH/PyNative mode, and (optionally) data-parallel initialisation."""
+"""Execution context: device and GRAPH/PyNative mode."""
 import mindspore as ms
 
 DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
@@ -9,6 +9,8 @@ def set_context(device_target="CPU", device_id=0, pynative=False):
     if device_target not in DEVICE_TARGETS:
         raise ValueError(f"device_target must be one of {DEVICE_TARGETS}, got '{device_target}'")
     ms.set_context(mode=ms.PYNATIVE_MODE if pynative else ms.GRAPH_MODE)
+    if device_target == "CPU" and ms.get_context("device_target") == "CPU":
+        return  # already the device; set_device is refused once the runtime has started (e.g. a second call)
     ms.set_device(device_target, None if device_target == "CPU" else device_id)
 
 
