@@ -79,15 +79,37 @@ def random_batch(seed, batch=2, size=64):
 
 
 def test_one_train_step_matches_pytorch():
-    ms.set_context(mode=ms.GRAPH_MODE)
+    """Loss and every element of every updated parameter within 1e-5 of the torch step (relative to each
+    tensor's largest magnitude); gradients, read from Adam's first moment, within 2e-5 (measured: loss 1e-7,
+    parameters <= 3.3e-6, gradients <= 8.2e-6 relative).
+
+    ssitrim is only piecewise smooth: which residuals are trimmed, which pixel is the median and the signs
+    inside its absolute values are discrete choices. Where two residuals straddle the trimming threshold
+    within the ~2e-6 float32 difference of the two forward passes, the frameworks keep different pixels and
+    dL/dprediction differs by 1 / (2 M MAD) at those pixels, i.e. up to ~2e-3 of a tensor's largest gradient
+    (randomize_ seed 4 with batch seed 1 does this: gap 3.6e-6 at |residual| 2.648). Such a batch says nothing
+    about the port, so the test first checks that this batch is not one: the torch loss has the same
+    gradient at the MindSpore and at the torch prediction.
+    """
     model_type, arch = "midas_v21", TINY_ARCH["midas_v21"]
     reference = build_reference(model_type, **arch)
     randomize_(reference, seed=3)
-    net = create_model(model_type, {model_type: arch})
-    arrays = convert_state_dict(export_state_dict(reference), net)
-    ms.load_param_into_net(net, {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in arrays.items()})
+    torch_weights = export_state_dict(reference)
     image, disparity, mask = random_batch(seed=1)
+    target, valid = torch.from_numpy(disparity), torch.from_numpy(mask)
 
+    def fresh_net():
+        net = create_model(model_type, {model_type: arch})
+        weights = convert_state_dict(torch_weights, net)
+        ms.load_param_into_net(net, {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in weights.items()})
+        net.set_train(True)
+        return net, weights
+
+    ms.set_context(mode=ms.PYNATIVE_MODE)  # no graph to compile for this one forward pass
+    ms_prediction = fresh_net()[0](ms.Tensor(image)).asnumpy()
+
+    ms.set_context(mode=ms.GRAPH_MODE)
+    net, initial = fresh_net()
     step = MidasTrainStep(net, TrimmedProcrustesLoss(), build_optimizer(net, TRAIN_CFG, total_steps=10),
                           ms.Tensor(1.0, ms.float32))
     step.set_train(True)
@@ -100,11 +122,20 @@ def test_one_train_step_matches_pytorch():
     # torch eps = eps / sqrt(1 - beta2).
     optimizer = torch.optim.Adam([{"params": encoder, "lr": ENCODER_LR}, {"params": decoder, "lr": DECODER_LR}],
                                  betas=(BETA1, BETA2), eps=EPS / np.sqrt(1 - BETA2))
-    loss = torch_ssitrim(reference(torch.from_numpy(image)), torch.from_numpy(disparity), torch.from_numpy(mask))
+    torch_prediction = reference(torch.from_numpy(image))
+    loss = torch_ssitrim(torch_prediction, target, valid)
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
 
+    def loss_gradient(prediction):
+        prediction = torch.from_numpy(prediction).requires_grad_(True)
+        torch_ssitrim(prediction, target, valid).backward()
+        return prediction.grad.numpy()
+
+    want_gradient = loss_gradient(torch_prediction.detach().numpy())
+    assert np.abs(loss_gradient(ms_prediction) - want_gradient).max() <= 1e-5 * np.abs(want_gradient).max(), \
+        "this batch straddles a discontinuity of ssitrim (see the docstring): choose other seeds"
     assert abs(ms_loss - loss.item()) <= 1e-5 * abs(loss.item())
     # Adam's first moment after one step is (1 - beta1) * gradient: compare the gradients through it.
     ms_moments = {p.name[len("moment1."):]: p.asnumpy() for p in step.optimizer.moment1}
@@ -112,33 +143,22 @@ def test_one_train_step_matches_pytorch():
     torch_grads = {torch_names[id(p)]: s["exp_avg"].numpy() for p, s in optimizer.state.items()}
     expected = convert_state_dict(export_state_dict(reference), net)
     trained = {p.name for p in net.trainable_params()}
-    worst, gradient_error = {}, {}
+    parameter_error, gradient_error = {}, {}
     for name, param in net.parameters_and_names():
         want, got = expected[name], param.asnumpy()
-        if name not in trained:  # BatchNorm running statistics
-            worst[name] = np.abs(got - want).max() / np.abs(want).max()
-            continue
-        grad = torch_grads.get(torch_name(name, set(expected)), np.zeros_like(want))
-        scale = np.abs(grad).max()
         if "refinenet4.resConfUnit1" in name:  # never executed (SPEC trap 10): no gradient, no update
-            assert scale == 0 and np.array_equal(got, arrays[name])
+            assert np.array_equal(got, initial[name]) and np.array_equal(want, initial[name]), name
             continue
-        assert not np.array_equal(want, arrays[name]), f"{name} was not updated by the torch step"
-        # Gradients agree to ~1e-3 of each tensor's largest element, not 1e-5: float32 forward differences
-        # of ~1e-6 flip a few ReLU masks (and pooling/median choices), each moving a whole pixel's
-        # contribution to the cancelling sums of the scale-and-shift-invariant loss's gradient.
-        gradient_error[name] = np.abs(ms_moments[name] - grad).max() / scale
-        # The first Adam step moves each element by ~lr * sign(gradient): where the gradient is near 0 its
-        # sign is arbitrary, so those elements are only held to one step (2 * lr); the others to 1e-5.
-        clear = np.abs(grad) > 1e-2 * scale
-        worst[name] = np.abs(got - want)[clear].max() / np.abs(want).max()
-        lr = ENCODER_LR if name.startswith("pretrained.") else DECODER_LR
-        assert np.abs(got - want).max() <= 2.0001 * lr, name
-    bad = {k: v for k, v in worst.items() if v > 1e-5}
+        parameter_error[name] = np.abs(got - want).max() / np.abs(want).max()
+        if name in trained:  # not a BatchNorm running statistic
+            assert not np.array_equal(want, initial[name]), f"{name} was not updated by the torch step"
+            grad = torch_grads[torch_name(name, set(expected))]
+            gradient_error[name] = np.abs(ms_moments[name] - grad).max() / np.abs(grad).max()
+    bad = {k: v for k, v in parameter_error.items() if v > 1e-5}
     assert not bad, f"tensors differing by more than 1e-5 relative: {bad}"
-    bad = {k: v for k, v in gradient_error.items() if v > 5e-3}
-    assert not bad, f"gradients differing by more than 5e-3 relative: {bad}"
-    assert len(trained) > 50 and any("moving_mean" in k for k in worst)
+    bad = {k: v for k, v in gradient_error.items() if v > 2e-5}
+    assert not bad, f"gradients differing by more than 2e-5 relative: {bad}"
+    assert len(trained) > 50 and any("moving_mean" in k for k in parameter_error)
 
 
 # ImageNet classifier layouts, written from torchvision's ResNet and gen-efficientnet's EfficientNet
