@@ -5,13 +5,20 @@ DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
 
 
 def set_context(device_target="CPU", device_id=0, pynative=False):
-    """Select the device and execution mode once, before any network runs."""
+    """Select the device and execution mode once, before any network runs.
+
+    Raises ValueError (one line) for an unknown target or one this installation cannot use.
+    """
     if device_target not in DEVICE_TARGETS:
         raise ValueError(f"device_target must be one of {DEVICE_TARGETS}, got '{device_target}'")
     ms.set_context(mode=ms.PYNATIVE_MODE if pynative else ms.GRAPH_MODE)
     if device_target == "CPU" and ms.get_context("device_target") == "CPU":
         return  # already the device; set_device is refused once the runtime has started (e.g. a second call)
-    ms.set_device(device_target, None if device_target == "CPU" else device_id)
+    try:
+        ms.set_device(device_target, None if device_target == "CPU" else device_id)
+    except RuntimeError as err:  # MindSpore's message for a device this installation cannot use
+        reason = str(err).strip().split(". ")[0]
+        raise ValueError(f"--device_target {device_target} is not usable here ({reason})") from err
 
 
 def context_from_config(config):

@@ -74,6 +74,7 @@ def test_constant_depth_map_does_not_crash(setup, tmp_path):
     ("missing_weights", "weights file not found"),
     ("mismatched_weights", "weights do not match the network"),
     ("no_input_folder", "input folder not found"),
+    ("unusable_device", "--device_target Ascend is not usable here"),
 ])
 def test_setup_errors_are_one_line(setup, tmp_path, problem, message):
     folder, config_path, ckpt = setup
@@ -82,6 +83,8 @@ def test_setup_errors_are_one_line(setup, tmp_path, problem, message):
         args["--model_weights"] = str(tmp_path / "none.ckpt")
     elif problem == "mismatched_weights":
         args["--model_type"] = "midas_v21"
+    elif problem == "unusable_device":  # this machine has no Ascend (CI runs on CPU)
+        args["--device_target"] = "Ascend"
     else:
         args["--input_path"] = str(tmp_path / "nowhere")
     argv = [sys.executable, "midas_run.py", "--config", config_path, "--output_path", str(tmp_path / "o")]
