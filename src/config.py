@@ -2,7 +2,7 @@
 
 Every key of the YAML file gets a flag. Nested mappings get dotted flags
 (``midas_v21.layers`` -> ``--midas_v21.layers 1 1 1 1``); lists take several values; booleans take
-``true/false``; a key whose default is null takes any YAML scalar. Unknown flags are an error.
+``true/false`` (a bare ``--flag`` means true); a key whose default is null takes any YAML scalar. Unknown flags are an error.
 Nothing here runs at import time: entry points call :func:`load_config` with their ``argv``.
 """
 import argparse
@@ -100,6 +100,9 @@ def build_parser(defaults, description=None):
             element = _value_parser(default[0]) if default else _parse_yaml_scalar
             parser.add_argument(f"--{name}", dest=name, nargs="*", type=element, metavar="V",
                                 default=argparse.SUPPRESS, help=f"list (default: {default})")
+        elif isinstance(default, bool):  # "--flag" alone means true
+            parser.add_argument(f"--{name}", dest=name, type=_parse_bool, nargs="?", const=True, metavar="V",
+                                default=argparse.SUPPRESS, help=f"true/false (default: {default})")
         else:
             parser.add_argument(f"--{name}", dest=name, type=_value_parser(default), metavar="V",
                                 default=argparse.SUPPRESS, help=f"(default: {default})")

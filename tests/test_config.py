@@ -23,6 +23,11 @@ def test_scalar_list_bool_and_nested_overrides():
     assert config.midas_v21.groups == 32  # untouched siblings keep their defaults
 
 
+def test_bare_boolean_flag_means_true():
+    config = load_config(["--colormap", "--pynative", "false"])
+    assert config.colormap is True and config.pynative is False
+
+
 @pytest.mark.parametrize("argv", [["--no_such_key", "1"], ["--device_id", "abc"], ["--colormap", "maybe"]])
 def test_bad_flags_are_refused(argv, capsys):
     with pytest.raises(SystemExit) as exc:
