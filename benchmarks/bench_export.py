@@ -14,7 +14,6 @@ import tempfile
 
 import numpy as np
 
-import mindspore as ms
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -24,8 +23,8 @@ from benchmarks.timing import median_latency_ms  # noqa: E402
 from midas_export import export_network  # noqa: E402
 from src.config import DEFAULT_CONFIG_PATH, load_config  # noqa: E402
 from src.device import set_context  # noqa: E402
-from src.exported import open_graph  # noqa: E402
-from src.inference import network_forward  # noqa: E402
+from src.export.runners import open_graph  # noqa: E402
+from src.inference.predictor import network_forward  # noqa: E402
 from src.models import MODEL_BUILDERS, create_model  # noqa: E402
 
 LOGGER = logging.getLogger("bench_export")

@@ -20,9 +20,9 @@ import src  # noqa: E402,F401  (pins oneDNN before MindSpore runs)
 import torch  # noqa: E402
 from benchmarks.timing import median_latency_ms  # noqa: E402
 from src.device import set_context  # noqa: E402
-from src.inference import network_forward  # noqa: E402
+from src.inference.predictor import network_forward  # noqa: E402
 from src.models import MODEL_BUILDERS  # noqa: E402
-from tests.test_model_parity import paired_networks  # noqa: E402
+from reference.paired import paired_networks  # noqa: E402
 
 NATIVE_SIZE = {"midas_v21": 384, "midas_v21_small": 256}
 LOGGER = logging.getLogger("bench_infer")

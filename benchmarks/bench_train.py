@@ -7,7 +7,7 @@ data pipeline on its own.
 Both frameworks run the same network (random weights), the same trimmed scale-and-shift-invariant loss
 with gradient matching, and Adam with two parameter groups, on the same random batch; the first step
 (graph compilation, allocator warm-up) is excluded. The pipeline figure decodes, augments and batches
-synthetic ReDWeb-layout scenes (480x640) with ``src.datasets.build_train_pipeline``.
+synthetic ReDWeb-layout scenes (480x640) with ``src.data.build_train_pipeline``.
 """
 import argparse
 import os
@@ -22,15 +22,16 @@ import src  # noqa: E402,F401  pylint: disable=wrong-import-position  (pins oneD
 import mindspore as ms  # noqa: E402  pylint: disable=wrong-import-position
 import torch  # noqa: E402  pylint: disable=wrong-import-position
 
-from src.datasets import build_train_pipeline  # noqa: E402  pylint: disable=wrong-import-position
-from src.datasets.synthetic import write_synthetic_dataset  # noqa: E402  pylint: disable=wrong-import-position
-from src.loss import TrimmedProcrustesLoss  # noqa: E402  pylint: disable=wrong-import-position
+from src.config import load_config  # noqa: E402  pylint: disable=wrong-import-position
+from src.data import build_train_pipeline  # noqa: E402  pylint: disable=wrong-import-position
+from demo.synthetic import write_synthetic_dataset  # noqa: E402  pylint: disable=wrong-import-position
+from src.training.losses import TrimmedProcrustesLoss  # noqa: E402  pylint: disable=wrong-import-position
 from src.training.optim import build_optimizer  # noqa: E402  pylint: disable=wrong-import-position
 from src.training.step import MidasTrainStep  # noqa: E402  pylint: disable=wrong-import-position
 from benchmarks.timing import median_latency_ms  # noqa: E402  pylint: disable=wrong-import-position
-from tests.test_model_parity import paired_networks  # noqa: E402  pylint: disable=wrong-import-position
-from tests.test_training import TRAIN_CFG, random_batch, torch_ssitrim  # noqa: E402  pylint: disable=wrong-import-position
-from tests.tiny import TINY_ARCH  # noqa: E402  pylint: disable=wrong-import-position
+from reference.paired import paired_networks  # noqa: E402  pylint: disable=wrong-import-position
+from reference.training_torch import random_batch, torch_ssitrim  # noqa: E402  pylint: disable=wrong-import-position
+from tests.helpers import TINY_ARCH  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def train_step_speeds(model_type, arch, batch_size, size, steps):
@@ -39,7 +40,7 @@ def train_step_speeds(model_type, arch, batch_size, size, steps):
     image, disparity, mask = random_batch(seed=0, batch=batch_size, size=size)
 
     ms.set_context(mode=ms.GRAPH_MODE)
-    ms_step = MidasTrainStep(net, TrimmedProcrustesLoss(), build_optimizer(net, TRAIN_CFG, 1000),
+    ms_step = MidasTrainStep(net, TrimmedProcrustesLoss(), build_optimizer(net, load_config([], "train").train, 1000),
                              ms.Tensor(1.0, ms.float32))
     ms_step.set_train(True)
     inputs = (ms.Tensor(image), ms.Tensor(disparity), ms.Tensor(mask))

@@ -13,7 +13,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, for `import src`
 
 import src  # noqa: E402,F401  (pins oneDNN before MindSpore loads)
-from src.datasets.synthetic import LAYOUTS, write_synthetic_dataset  # noqa: E402
+from demo.synthetic import LAYOUTS, write_synthetic_dataset  # noqa: E402
 from src.logger import setup_logging  # noqa: E402
 
 

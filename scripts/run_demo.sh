@@ -27,7 +27,7 @@ cd "$ROOT" || exit 2
 set -e
 
 echo "== 1/5 synthetic dataset ($SCENES scenes) in $OUT/synthetic"
-python -c "import sys, src; from src.datasets.synthetic import write_synthetic_dataset
+python -c "import sys, src; from demo.synthetic import write_synthetic_dataset
 write_synthetic_dataset(sys.argv[1], int(sys.argv[2]), rows=$CROP + 32, cols=$CROP * 4 // 3 + 32, seed=0)" \
     "$OUT/synthetic" "$SCENES"
 
@@ -43,8 +43,8 @@ echo "== 3/5 held-out validation: see the 'validation at step' lines above (also
 echo "== 4/5 depth maps of two real photos (scikit-image samples) and held-out synthetic images in $OUT/depth"
 mkdir -p "$OUT/photos"
 python -c "import os, sys, shutil, cv2, skimage.data, src
-from src.datasets.readers import ReDWebReader
-from src.datasets.sampling import split_indices
+from src.data.readers import ReDWebReader
+from src.data.sampling import split_indices
 reader = ReDWebReader(sys.argv[1])
 for index in split_indices(len(reader), 0.1)[1][:4]:
     shutil.copy(reader.image_paths[index], sys.argv[2])

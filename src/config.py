@@ -1,17 +1,37 @@
-"""Configuration: ``config.yaml`` -> command-line overrides -> one :class:`Config` object.
+"""Configuration: ``config.yaml`` defaults → an optional ``--config`` file → command-line flags → one :class:`Config`.
 
-Every key of the YAML file gets a flag. Nested mappings get dotted flags
-(``midas_v21.layers`` -> ``--midas_v21.layers 1 1 1 1``); lists take several values; booleans take
-``true/false`` (a bare ``--flag`` means true); a key whose default is null takes any YAML scalar. Unknown flags are an error.
-Nothing here runs at import time: entry points call :func:`load_config` with their ``argv``.
+The repository's ``config.yaml`` is the schema: its keys are the only keys, the type of each default is
+the type of the key, and the comment on a key's line is its ``--help`` text. Sections group keys by tool
+(``run``, ``eval``, ``export``, ``data``, ``train``); the model sections (``midas_v21``, ...) hold
+architecture keys. Each tool sees the top-level keys and the sections it uses: a section key is the flag
+``--key`` (``--section.key`` works too), an architecture key is ``--<model_type>.<key>``.
+
+Values from a file are checked and converted exactly like the same flag; unknown keys are refused; a
+partial file is merged over the defaults. Nothing here runs at import time.
 """
 import argparse
 import copy
 import os
+import re
 
 import yaml
 
 DEFAULT_CONFIG_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config.yaml")
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_VALUES = 100_000
+COMMON_KEYS = ("model_type", "weights", "input_size", "device_target", "device_id", "pynative")
+TOOLS = {  # tool -> (top-level keys, sections)
+    "run": (COMMON_KEYS, ("run",)),
+    "eval": (COMMON_KEYS, ("eval",)),
+    "export": (COMMON_KEYS, ("export",)),
+    "train": (("model_type", "weights", "device_target", "device_id", "pynative"), ("data", "train")),
+}
+ALIASES = {"weights": ("model_weights", "ckpt_path", "ckpt_file")}  # ModelZoo names of the weights file
+_KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_]\w*):[^#]*(?:#\s*(?P<help>.*))?$")
+
+
+class ConfigError(ValueError):
+    """A configuration file or flag that cannot be used; the message names it."""
 
 
 class Config(dict):
@@ -36,39 +56,181 @@ class Config(dict):
         return {k: v.to_dict() if isinstance(v, Config) else copy.deepcopy(v) for k, v in self.items()}
 
 
-def _parse_bool(text):
+def parse_bool(text):
+    """true/false (also yes/no, on/off, 1/0) → bool."""
     lowered = str(text).strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
     if lowered in ("0", "false", "no", "off"):
         return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
+    raise ValueError(f"expected true or false, got '{text}'")
 
 
-def _parse_yaml_scalar(text):
-    return yaml.safe_load(text)
-
-
-def _value_parser(default):
-    """The function turning one command-line word into a value of the default's type."""
+def coerce(value, default):
+    """``value`` (from YAML or a flag word) converted to the type of ``default``; ValueError if it cannot be."""
     if isinstance(default, bool):
-        return _parse_bool
+        return value if isinstance(value, bool) else parse_bool(value)
+    if isinstance(default, (int, float)) and isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value}")
     if isinstance(default, int):
-        return int
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        try:
+            return int(value) if isinstance(value, (int, str)) else _refuse(value, "an integer")
+        except ValueError:
+            return _refuse(value, "an integer")
     if isinstance(default, float):
-        return float
+        try:
+            return float(value) if isinstance(value, (int, float, str)) else _refuse(value, "a number")
+        except ValueError:
+            return _refuse(value, "a number")
     if isinstance(default, str):
-        return str
-    return _parse_yaml_scalar
+        return value if isinstance(value, str) else _refuse(value, "a string")
+    if isinstance(default, list):
+        items = value if isinstance(value, list) else [value]
+        return [coerce(item, default[0]) for item in items] if default else items
+    if isinstance(default, dict):
+        return value if isinstance(value, dict) else _refuse(value, "a mapping such as '{key: value}'")
+    return value  # a null default takes any YAML value; the tool checks it
 
 
-def _flatten(mapping, prefix=""):
-    for key, value in mapping.items():
+def _refuse(value, expected):
+    raise ValueError(f"expected {expected}, got {value!r}"[:200])
+
+
+def _word_parser(default):
+    """argparse ``type`` for one command-line word of a key with this default."""
+    def parse(text):
+        value = text if isinstance(default, str) else _yaml_word(text)
+        try:
+            return coerce(value, default)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+    return parse
+
+
+def _yaml_word(text):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise argparse.ArgumentTypeError(f"not valid YAML: {text!r} ({str(err).splitlines()[0]})") from err
+
+
+def _count_values(data, budget):
+    """Number of values in ``data`` (stops past ``budget``: YAML aliases can expand exponentially)."""
+    count, stack = 0, [data]
+    while stack and count <= budget:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
+
+
+def read_yaml(path):
+    """Load a YAML config file into a dict; ConfigError (one line) for anything that is not a small mapping."""
+    if os.path.isdir(path):
+        raise ConfigError(f"{path}: config is a folder, not a YAML file")
+    if not os.path.isfile(path):
+        raise ConfigError(f"{path}: config file not found")
+    if os.path.getsize(path) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: config file larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except (UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: not a valid YAML file ({str(err).splitlines()[0]})") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: config must hold a mapping of keys to values, not a {type(data).__name__}")
+    if _count_values(data, MAX_CONFIG_VALUES) > MAX_CONFIG_VALUES:
+        raise ConfigError(f"{path}: more than {MAX_CONFIG_VALUES} values (expanding YAML aliases?)")
+    return data
+
+
+def merge_config(defaults, overrides, source, prefix=""):
+    """``defaults`` with ``overrides`` merged in; every override key must exist and is type-checked."""
+    merged = copy.deepcopy(defaults)
+    for key, value in overrides.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            yield from _flatten(value, name + ".")
-        else:
-            yield name, value
+        if key not in defaults:
+            valid = ", ".join(str(k) for k in defaults)
+            raise ConfigError(f"{source}: unknown key '{name}' (valid here: {valid})"[:300])
+        default = defaults[key]
+        if isinstance(default, dict) and default and not isinstance(value, dict):
+            raise ConfigError(f"{source}: '{name}' is a section and needs a mapping, got {value!r}"[:200])
+        try:
+            merged[key] = (merge_config(default, value, source, name + ".") if isinstance(default, dict) and default
+                           else coerce(value, default))
+        except ValueError as err:
+            if isinstance(err, ConfigError):
+                raise
+            raise ConfigError(f"{source}: {name}: {err}") from err
+    return merged
+
+
+def key_descriptions(path=DEFAULT_CONFIG_PATH):
+    """{dotted key: the comment on its line} of the default config file."""
+    descriptions, parents = {}, []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            match = _KEY_LINE.match(line.rstrip("\n"))
+            if not match:
+                continue
+            depth = len(match["indent"]) // 2
+            parents = parents[:depth] + [match["key"]]
+            descriptions[".".join(parents)] = (match["help"] or "").strip()
+    return descriptions
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors raised as ConfigError (one line) instead of usage text and exit."""
+
+    def error(self, message):
+        raise ConfigError(message)
+
+
+def _add_flag(parser, flags, dest, default, text, hidden=False):
+    kind = {bool: "true/false", list: "list"}.get(type(default), "")
+    shown = str(default) if len(str(default)) < 40 else str(default)[:37] + "..."
+    help_text = argparse.SUPPRESS if hidden else f"{text} [{kind + ', ' if kind else ''}default: {shown}]"
+    options = {"dest": dest, "default": argparse.SUPPRESS, "help": help_text, "metavar": "V"}
+    if isinstance(default, list):
+        element = default[0] if default else None
+        parser.add_argument(*flags, nargs="*", type=_word_parser(element), **options)
+    elif isinstance(default, bool):  # "--flag" alone means true
+        parser.add_argument(*flags, nargs="?", const=True, type=_word_parser(default), **options)
+    else:
+        parser.add_argument(*flags, type=_word_parser(default), **options)
+
+
+def build_parser(defaults, tool, description=None):
+    """The parser of ``tool``: its top-level keys and section keys (with descriptions), architecture keys."""
+    top_keys, sections = TOOLS[tool]
+    descriptions = key_descriptions()
+    parser = _Parser(description=description, allow_abbrev=False,
+                     formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=30, width=118),
+                     epilog="Architecture overrides: --<model_type>.<key> V (keys in config.yaml, e.g. "
+                            "--midas_v21_small.features 32).")
+    parser.add_argument("--config", help="YAML file merged over the defaults (config.yaml)")
+    for key in top_keys:
+        _add_flag(parser, [f"--{key}"], key, defaults[key], descriptions.get(key, ""))
+        for alias in ALIASES.get(key, ()):
+            _add_flag(parser, [f"--{alias}"], key, defaults[key], "", hidden=True)
+    for section in sections:
+        for key, default in defaults[section].items():
+            dotted = f"{section}.{key}"
+            _add_flag(parser, [f"--{key}"], dotted, default, descriptions.get(dotted, ""))
+            _add_flag(parser, [f"--{dotted}"], dotted, default, "", hidden=True)
+    from src.models import MODEL_TYPES  # pylint: disable=import-outside-toplevel  (keeps config import-light)
+    for model_type in MODEL_TYPES:
+        for key, default in defaults.get(model_type, {}).items():
+            _add_flag(parser, [f"--{model_type}.{key}"], f"{model_type}.{key}", default, "", hidden=True)
+    return parser
 
 
 def _set_dotted(mapping, dotted, value):
@@ -78,60 +240,27 @@ def _set_dotted(mapping, dotted, value):
     mapping[leaf] = value
 
 
-def read_yaml(path):
-    """Load a YAML config file into a dict; a clear error if it is missing or not a mapping."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file not found: {path}")
-    with open(path, encoding="utf-8") as handle:
-        data = yaml.safe_load(handle) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"config file {path} must hold a mapping of keys to values")
-    return data
-
-
-def build_parser(defaults, description=None):
-    """An argparse parser with one flag per (dotted) key of ``defaults``."""
-    parser = argparse.ArgumentParser(description=description, allow_abbrev=False)
-    parser.add_argument("--config", default=DEFAULT_CONFIG_PATH, help="YAML file with the defaults")
-    for name, default in _flatten(defaults):
-        if name == "config":  # the path of the file itself, recorded by load_config
-            continue
-        if isinstance(default, list):
-            element = _value_parser(default[0]) if default else _parse_yaml_scalar
-            parser.add_argument(f"--{name}", dest=name, nargs="*", type=element, metavar="V",
-                                default=argparse.SUPPRESS, help=f"list (default: {default})")
-        elif isinstance(default, bool):  # "--flag" alone means true
-            parser.add_argument(f"--{name}", dest=name, type=_parse_bool, nargs="?", const=True, metavar="V",
-                                default=argparse.SUPPRESS, help=f"true/false (default: {default})")
-        else:
-            parser.add_argument(f"--{name}", dest=name, type=_value_parser(default), metavar="V",
-                                default=argparse.SUPPRESS, help=f"(default: {default})")
-    return parser
-
-
-def load_config(argv=None, config_path=None, description=None):
-    """Resolve the configuration.
+def load_config(argv=None, tool="run", description=None):
+    """Resolve the configuration of ``tool`` ("run", "eval", "export" or "train").
 
     Args:
-        argv: command-line words (``sys.argv[1:]`` when None); ``--config PATH`` picks the YAML file.
-        config_path: YAML file used when ``argv`` names none (default: the repository's config.yaml).
-        description: help text of the calling entry point.
+        argv: command-line words (``sys.argv[1:]`` when None); ``--config PATH`` names a YAML file whose
+            keys are merged over the repository's ``config.yaml``.
 
     Returns:
-        Config: the YAML values with every command-line override applied.
+        Config: every key of config.yaml, with the file's and the command line's values applied.
     """
-    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    pre.add_argument("--config", default=config_path or DEFAULT_CONFIG_PATH)
+    pre = _Parser(add_help=False, allow_abbrev=False)
+    pre.add_argument("--config")
     known, _ = pre.parse_known_args(argv)
-    defaults = read_yaml(known.config)
-    parser = build_parser(defaults, description)
-    args = parser.parse_args(argv)
-    resolved = copy.deepcopy(defaults)
+    defaults = read_yaml(DEFAULT_CONFIG_PATH)
+    resolved = merge_config(defaults, read_yaml(known.config), known.config) if known.config else defaults
+    args = build_parser(resolved, tool, description).parse_args(argv)
     for name, value in vars(args).items():
         if name != "config":
             _set_dotted(resolved, name, value)
     config = Config(resolved)
-    config["config"] = known.config
+    config["config"] = known.config or DEFAULT_CONFIG_PATH
     return config
 
 

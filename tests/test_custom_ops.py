@@ -4,7 +4,7 @@ import pytest
 
 import mindspore as ms
 
-from src.custom_ops import Upsample2x, ZeroPadMaxPool, bilinear_matrix
+from src.models.layers import Upsample2x, ZeroPadMaxPool, bilinear_matrix
 
 torch = pytest.importorskip("torch")
 

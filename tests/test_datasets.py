@@ -7,16 +7,29 @@ import numpy as np
 import pytest
 
 import src  # noqa: F401
-from src.datasets import (DatasetError, FolderReader, ReDWebReader, build_eval_split, build_train_pipeline,
+from src.data import (DatasetError, FolderReader, ReDWebReader, build_eval_split, build_train_pipeline,
                           load_datasets, make_reader, pipeline_error_message)
-from src.datasets.augment import eval_transform, resize_short_side, sample_rng, train_transform
-from src.datasets.pipeline import TrainSamples
-from src.datasets.readers import DepthSample
-from src.datasets.sampling import TrainSchedule, split_indices
-from src.depth_io import write_pfm
+from src.data.augment import eval_transform, resize_short_side, sample_rng, train_transform
+from src.data.pipeline import TrainSamples
+from src.data.samples import DisparitySample
+from src.models.cards import IMAGENET_MEAN, IMAGENET_STD
+from src.data.sampling import TrainSchedule, split_indices
+from src.fileio.images import write_pfm
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+NORM = (IMAGENET_MEAN, IMAGENET_STD)
+
+
+def make_pipeline(dataset_cfgs, batch_size, crop_size=384, val_fraction=0.0, **options):
+    """build_train_pipeline on the datasets of ``dataset_cfgs`` (ImageNet normalisation)."""
+    return build_train_pipeline(load_datasets(dataset_cfgs, val_fraction), batch_size, crop_size, NORM, **options)
+
+
+def eval_split(dataset_cfgs, batch_size, crop_size, val_fraction):
+    """build_eval_split on the datasets of ``dataset_cfgs`` (ImageNet normalisation)."""
+    return build_eval_split(load_datasets(dataset_cfgs, val_fraction), batch_size, crop_size, NORM)
 
 
 def _write_png(path, array):
@@ -184,11 +197,11 @@ def test_config_errors(tmp_path):
     root = _redweb_dataset(tmp_path, 3)
     assert "colour" in _error(lambda: make_reader({"format": "redweb", "path": root, "colour": 1}))
     assert "format" in _error(lambda: make_reader({"format": "kitti", "path": root}))
-    assert "multiple" in _error(lambda: build_train_pipeline(
+    assert "multiple" in _error(lambda: make_pipeline(
         [{"format": "redweb", "path": root}, {"format": "redweb", "path": root}], batch_size=3, crop_size=8))
-    assert "fewer" in _error(lambda: build_train_pipeline([{"format": "redweb", "path": root}], batch_size=4,
+    assert "fewer" in _error(lambda: make_pipeline([{"format": "redweb", "path": root}], batch_size=4,
                                                           crop_size=8))
-    assert "start_step" in _error(lambda: build_train_pipeline([{"format": "redweb", "path": root}], batch_size=1,
+    assert "start_step" in _error(lambda: make_pipeline([{"format": "redweb", "path": root}], batch_size=1,
                                                                crop_size=8, start_step=3))
 
 
@@ -197,7 +210,7 @@ def test_corrupt_file_inside_pipeline_gives_one_line(tmp_path):
     bad = os.path.join(root, "Imgs", "001.png")
     with open(bad, "wb") as handle:
         handle.write(b"garbage")
-    pipeline = build_train_pipeline([{"format": "redweb", "path": root}], batch_size=2, crop_size=8)
+    pipeline = make_pipeline([{"format": "redweb", "path": root}], batch_size=2, crop_size=8)
     with pytest.raises(RuntimeError) as info:
         list(pipeline.dataset.create_tuple_iterator(num_epochs=1, output_numpy=True))
     assert pipeline_error_message(info.value) == f"{bad}: not a readable image (corrupt or unsupported format)"
@@ -208,7 +221,7 @@ def test_corrupt_file_inside_pipeline_gives_one_line(tmp_path):
 def _coded_sample(height, width):
     """Disparity and every image channel hold the pixel code y * width + x (scaled into [0, 1])."""
     code = (np.arange(height * width, dtype=np.float32).reshape(height, width)) / (height * width)
-    return DepthSample(np.repeat(code[..., None], 3, axis=2), code.copy(), np.ones((height, width), bool))
+    return DisparitySample(np.repeat(code[..., None], 3, axis=2), code.copy(), np.ones((height, width), bool))
 
 
 def test_resize_short_side_keeps_aspect():
@@ -223,7 +236,7 @@ def test_crop_and_flip_move_image_and_targets_together():
     sample = _coded_sample(height, width)
     flips = []
     for position in range(24):
-        image, disparity, mask = train_transform(sample, size, sample_rng(3, 0, position))
+        image, disparity, mask = train_transform(sample, size, sample_rng(3, 0, position), NORM)
         assert image.shape == (3, size, size) and disparity.shape == mask.shape == (size, size)
         assert image.dtype == disparity.dtype == mask.dtype == np.float32
         codes = np.round(disparity * height * width).astype(int)
@@ -244,19 +257,19 @@ def test_nearest_targets_keep_original_values_and_determinism():
     values = np.array([0.0, 0.25, 0.5, 1.0], np.float32)
     disparity = rng.choice(values, (37, 53)).astype(np.float32)
     mask = rng.random((37, 53)) > 0.3
-    sample = DepthSample(rng.random((37, 53, 3)).astype(np.float32), disparity, mask)
-    first = train_transform(sample, 24, sample_rng(1, 2, 5))
+    sample = DisparitySample(rng.random((37, 53, 3)).astype(np.float32), disparity, mask)
+    first = train_transform(sample, 24, sample_rng(1, 2, 5), NORM)
     assert set(np.unique(first[1])) <= set(values.tolist())
     assert set(np.unique(first[2])) <= {0.0, 1.0}
-    again = train_transform(sample, 24, sample_rng(1, 2, 5))
+    again = train_transform(sample, 24, sample_rng(1, 2, 5), NORM)
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)
-    others = [train_transform(sample, 24, sample_rng(1, 2, p))[1] for p in range(6, 12)]
+    others = [train_transform(sample, 24, sample_rng(1, 2, p), NORM)[1] for p in range(6, 12)]
     assert any(not np.array_equal(first[1], other) for other in others)
 
 
 def test_eval_transform_is_centre_crop():
-    image, disparity, mask = eval_transform(_coded_sample(10, 16), 10)
+    image, disparity, mask = eval_transform(_coded_sample(10, 16), 10, NORM)
     codes = np.round(disparity * 160).astype(int)
     np.testing.assert_array_equal(codes, np.arange(160).reshape(10, 16)[:, 3:13])
 
@@ -309,7 +322,7 @@ def _batches(dataset):
 
 
 def test_pipeline_columns_and_mixing(two_datasets):
-    pipeline = build_train_pipeline(two_datasets, batch_size=4, crop_size=16, seed=0, epochs=2, num_workers=2)
+    pipeline = make_pipeline(two_datasets, batch_size=4, crop_size=16, seed=0, epochs=2, num_workers=2)
     assert pipeline.dataset_names == ["rw", "fd"] and pipeline.steps_per_epoch == 6
     batches = _batches(pipeline.dataset)
     assert len(batches) == 12
@@ -328,8 +341,8 @@ def _sample_key(image):
 
 def test_rank_union_and_resume(two_datasets):
     kwargs = dict(crop_size=8, seed=7, epochs=2, val_fraction=0.2)
-    full = _batches(build_train_pipeline(two_datasets, batch_size=4, **kwargs).dataset)
-    shards = [_batches(build_train_pipeline(two_datasets, batch_size=2, rank=r, rank_size=2, **kwargs).dataset)
+    full = _batches(make_pipeline(two_datasets, batch_size=4, **kwargs).dataset)
+    shards = [_batches(make_pipeline(two_datasets, batch_size=2, rank=r, rank_size=2, **kwargs).dataset)
               for r in range(2)]
     assert len(full) == len(shards[0]) == len(shards[1]) > 0
     for step, batch in enumerate(full):
@@ -338,7 +351,7 @@ def test_rank_union_and_resume(two_datasets):
         whole = [(int(batch["dataset_id"][i]), _sample_key(batch["image"][i]), _sample_key(batch["disparity"][i]))
                  for i in range(4)]
         assert Counter(union) == Counter(whole)
-    resumed = _batches(build_train_pipeline(two_datasets, batch_size=4, start_step=3, num_workers=2, **kwargs).dataset)
+    resumed = _batches(make_pipeline(two_datasets, batch_size=4, start_step=3, num_workers=2, **kwargs).dataset)
     assert len(resumed) == len(full) - 3
     for a, b in zip(full[3:], resumed):
         for column in a:
@@ -350,13 +363,13 @@ def test_eval_split_matches_held_out_samples(two_datasets, tmp_path):
     assert [len(s.val_indices) for s in splits] == [4, 2]
     for split in splits:
         assert not set(split.train_indices) & set(split.val_indices)
-    dataset = build_eval_split(two_datasets, batch_size=4, crop_size=16, val_fraction=0.3)
+    dataset = eval_split(two_datasets, batch_size=4, crop_size=16, val_fraction=0.3)
     batches = _batches(dataset)
     ids = np.concatenate([b["dataset_id"] for b in batches]).tolist()
     assert ids == [0, 0, 0, 0, 1, 1]
-    first = eval_transform(splits[0].val_reader[splits[0].val_indices[0]], 16)
+    first = eval_transform(splits[0].val_reader[splits[0].val_indices[0]], 16, NORM)
     np.testing.assert_array_equal(batches[0]["image"][0], first[0])
-    assert build_eval_split(two_datasets, batch_size=4, crop_size=16, val_fraction=0.0) is None
+    assert eval_split(two_datasets, batch_size=4, crop_size=16, val_fraction=0.0) is None
     separate = dict(two_datasets[1], val_path=_folder_dataset(tmp_path, {"z": np.ones((18, 24), np.float32)}))
     splits = load_datasets([separate], val_fraction=0.3)
     assert len(splits[0].train_indices) == 7 and splits[0].val_reader.stems == ["z"]
@@ -365,7 +378,23 @@ def test_eval_split_matches_held_out_samples(two_datasets, tmp_path):
 def test_train_samples_without_mindspore_match_pipeline(two_datasets):
     splits = load_datasets(two_datasets)
     schedule = TrainSchedule([len(s.train_indices) for s in splits], 4, seed=0)
-    source = TrainSamples(splits, schedule, 16, start_step=0, num_steps=1)
-    batch = _batches(build_train_pipeline(two_datasets, batch_size=4, crop_size=16, seed=0).dataset)[0]
+    source = TrainSamples(splits, schedule, 16, NORM, start_step=0, num_steps=1)
+    batch = _batches(make_pipeline(two_datasets, batch_size=4, crop_size=16, seed=0).dataset)[0]
     for slot in range(4):
         np.testing.assert_array_equal(source[slot][1], batch["disparity"][slot])
+
+
+def test_npy_depth_reads_are_thread_safe(tmp_path):
+    """np.load parses .npy headers with ast, which CPython 3.11 does not make thread-safe; many threads
+    reading at once raised "SystemError: AST constructor recursion depth mismatch" without the lock."""
+    from concurrent.futures import ThreadPoolExecutor  # pylint: disable=import-outside-toplevel
+    from src.data.depth_files import read_depth_values  # pylint: disable=import-outside-toplevel
+    paths = []
+    for index in range(16):
+        path = str(tmp_path / f"{index}.npy")
+        np.save(path, np.full((4, 5), float(index), np.float32))
+        paths.append(path)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for _ in range(30):
+            values = list(pool.map(read_depth_values, paths * 8))
+            assert [float(v[0, 0]) for v in values] == [float(i) for i in range(16)] * 8

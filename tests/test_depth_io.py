@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from src.depth_io import ImageReadError, list_images, normalize_to_uint, read_image, read_pfm, write_depth, write_pfm
+from src.fileio.images import ImageReadError, list_images, normalize_to_uint, read_image, read_pfm, write_depth, write_pfm
 
 
 @pytest.fixture(name="photo")

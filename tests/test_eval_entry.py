@@ -11,9 +11,9 @@ import yaml
 
 import midas_eval
 from src.config import DEFAULT_CONFIG_PATH
-from src.eval_sets import EVAL_SETS
+from src.evaluation.sets import EVAL_SETS
 from tests.eval_fixtures import build_all
-from tests.test_eval_sets import reference_dense, reference_whdr
+from reference.evaluation_torch import reference_dense, reference_whdr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "run_eval.sh")
@@ -96,8 +96,8 @@ def test_run_eval_all_writes_every_set_equal_to_reference(setup):
 
     # independent reference: the same network's predictions, scored by the torch re-implementation
     from src.config import load_config  # pylint: disable=import-outside-toplevel
-    from src.eval_sets import create_eval_set  # pylint: disable=import-outside-toplevel
-    from src.inference import build_predictor  # pylint: disable=import-outside-toplevel
+    from src.evaluation.sets import create_eval_set  # pylint: disable=import-outside-toplevel
+    from src.inference.predictor import build_predictor  # pylint: disable=import-outside-toplevel
     predictor = build_predictor(load_config(["--config", config_path]), ckpt)
     for name, fixture in fixtures.items():
         eval_set = create_eval_set(name, fixture.root, **fixture.options)

@@ -18,11 +18,11 @@ import mindspore as ms
 import midas_export
 import midas_run
 from src.config import DEFAULT_CONFIG_PATH, load_config, read_yaml
-from src.depth_io import read_pfm
+from src.fileio.images import read_pfm
 from src.device import set_context
-from src.exported import ExportedModelError, load_exported, read_sidecar, sidecar_path
+from src.export.runners import ExportedModelError, load_exported, read_sidecar, sidecar_path
 from src.models import create_model
-from src.weights import load_weights, save_weights
+from src.weights.checkpoint import load_weights, save_weights
 
 TINY_ARCH = {
     "midas_v21": {"input_size": 128, "layers": [1, 1, 1, 1], "planes": [8, 16, 32, 64], "stem_channels": 8,

@@ -1,4 +1,4 @@
-"""src.loss against an independent float64 NumPy reference written from the paper / official-gist definitions."""
+"""src.training.losses against an independent float64 NumPy reference written from the paper / official-gist definitions."""
 import math
 from fractions import Fraction
 
@@ -8,7 +8,7 @@ import pytest
 import mindspore as ms
 from mindspore import Tensor
 
-from src.loss import (GradientMatchingLoss, ScaleAndShiftInvariantLoss, ScaleInvariantLogLoss,
+from src.training.losses import (GradientMatchingLoss, ScaleAndShiftInvariantLoss, ScaleInvariantLogLoss,
                       TrimmedProcrustesLoss, build_loss)
 
 # ----------------------------------------------------------------------------- NumPy reference (float64, loops)

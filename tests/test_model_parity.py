@@ -15,13 +15,10 @@ import pytest
 
 import mindspore as ms
 
-from src.models import create_model
-from src.weights import convert_state_dict
-from tests.tiny import TINY_ARCH
+from tests.helpers import TINY_ARCH
 
 torch = pytest.importorskip("torch")
-from tests.reference.midas_torch import build_reference  # noqa: E402  pylint: disable=wrong-import-position
-from tests.reference.random_weights import export_state_dict, randomize_  # noqa: E402  pylint: disable=wrong-import-position
+from reference.paired import paired_networks  # noqa: E402
 
 STAGES = ("layer1", "layer2", "layer3", "layer4", "rn1", "rn2", "rn3", "rn4",
           "path4", "path3", "path2", "path1", "output")
@@ -49,19 +46,6 @@ def stage_outputs(model, x, to_numpy):
     values = (path4, path3, path2, path1, dec.output_conv(path1))
     outputs.update({name: to_numpy(value) for name, value in zip(STAGES[8:], values)})
     return outputs
-
-
-def paired_networks(model_type, arch, seed=0):
-    """(torch reference with random weights and BN statistics, MindSpore network with the same weights)."""
-    reference = build_reference(model_type, **arch)
-    randomize_(reference, seed)
-    reference.eval()
-    net = create_model(model_type, {model_type: arch})
-    arrays = convert_state_dict(export_state_dict(reference), net)
-    not_loaded, _ = ms.load_param_into_net(net, {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in arrays.items()})
-    assert not not_loaded
-    net.set_train(False)
-    return reference, net
 
 
 def relative_errors(reference, net, x):

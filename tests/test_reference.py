@@ -9,30 +9,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.reference.midas_torch import (SameConv2d, ResidualConvUnit, ResidualConvUnitCustom, build_midas_v21,
+from tests.helpers import official_keys
+from reference.midas_torch import (SameConv2d, ResidualConvUnit, ResidualConvUnitCustom, build_midas_v21,
                                          build_midas_v21_small, build_reference, tf_same_pad_arg)
-from tests.reference.random_weights import export_state_dict, randomize_
-from tests.reference.run_torch import Resize, predict, read_image, run_folder, write_depth, write_pfm
+from reference.random_weights import export_state_dict, randomize_
+from reference.run_torch import Resize, predict, read_image, run_folder, write_depth, write_pfm
 
 pytestmark = pytest.mark.torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(ROOT, "..", "shared")
 TINY_LARGE = dict(stem_channels=8, planes=(4, 8, 8, 16), layers=(1, 2, 1, 1), groups=2, width_per_group=16,
                   features=16, head_channels=8)
 TINY_SMALL = dict(stem_channels=8, channel_multiplier=0.25, depth_multiplier=0.3, features=8, head_channels=8)
-
-
-def read_key_table(model_type):
-    """[(key, shape list)] from shared/keys-<model_type>.tsv, in file order."""
-    rows = []
-    with open(os.path.join(SHARED, "keys-%s.tsv" % model_type), encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("#") or not line.strip():
-                continue
-            key, shape = line.rstrip("\n").split("\t")
-            rows.append((key, [int(v) for v in shape.strip("[]").split(",") if v.strip()]))
-    return rows
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +50,7 @@ def stage_shapes(model, x):
 @pytest.mark.parametrize("model_type,fixture", [("midas_v21", "large_model"), ("midas_v21_small", "small_model")])
 def test_state_dict_matches_official_key_table(model_type, fixture, request):
     model = request.getfixturevalue(fixture)
-    expected = read_key_table(model_type)
+    expected = official_keys(model_type)
     exported = export_state_dict(model)
     assert [(k, list(v.shape)) for k, v in exported.items()] == expected
     for key, value in exported.items():

@@ -10,8 +10,8 @@ import pytest
 import mindspore as ms
 
 import midas_run
-from src.depth_io import read_pfm
-from tests.tiny import write_tiny_setup
+from src.fileio.images import read_pfm
+from tests.helpers import write_tiny_setup
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

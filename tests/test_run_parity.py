@@ -12,15 +12,15 @@ import pytest
 
 import midas_run
 from src.config import load_config, save_config
-from src.depth_io import read_pfm
-from src.utils import pth2ckpt
-from tests.tiny import TINY_ARCH, tiny_config
+from src.fileio.images import read_pfm
+from src.weights import convert as pth2ckpt
+from tests.helpers import TINY_ARCH, tiny_config
 
 torch = pytest.importorskip("torch")
 skimage_data = pytest.importorskip("skimage.data")
-from tests.reference.midas_torch import build_reference  # noqa: E402  pylint: disable=wrong-import-position
-from tests.reference.random_weights import randomize_  # noqa: E402  pylint: disable=wrong-import-position
-from tests.reference.run_torch import run_folder  # noqa: E402  pylint: disable=wrong-import-position
+from reference.midas_torch import build_reference  # noqa: E402  pylint: disable=wrong-import-position
+from reference.random_weights import randomize_  # noqa: E402  pylint: disable=wrong-import-position
+from reference.run_torch import run_folder  # noqa: E402  pylint: disable=wrong-import-position
 
 TOLERANCE = 1e-4  # of the reference output's range
 

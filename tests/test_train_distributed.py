@@ -13,8 +13,8 @@ import numpy as np
 
 import mindspore as ms
 
-from src.datasets.synthetic import write_synthetic_dataset
-from tests.tiny import TINY_ARGS
+from demo.synthetic import write_synthetic_dataset
+from tests.helpers import TINY_ARGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 3

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from src.transforms import constrain_to_multiple_of, network_size, prepare_input, resize_bicubic
+from src.models import Preprocessing
+from src.inference.transforms import constrain_to_multiple_of, network_size, prepare_input, resize_bicubic
 
 
 @pytest.mark.parametrize("width, height, net, method, expected_wh", [
@@ -34,10 +35,10 @@ def test_too_elongated_image_is_refused():
 
 def test_prepare_input_normalises_in_float64_then_casts():
     rgb = np.random.default_rng(0).random((100, 150, 3))
-    batch = prepare_input(rgb, 384, 384)
+    batch = prepare_input(rgb, Preprocessing(384, 384))
     assert batch.shape == (1, 3, 256, 384) and batch.dtype == np.float32
     flat = np.full((64, 64, 3), 0.5)
-    value = prepare_input(flat, 64, 64)[0, :, 0, 0]
+    value = prepare_input(flat, Preprocessing(64, 64))[0, :, 0, 0]
     np.testing.assert_allclose(value, (0.5 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225]),
                                rtol=1e-6)
 

@@ -8,44 +8,36 @@ import mindspore as ms
 
 from src.config import load_config
 from src.models import create_model
-from src.utils import pth2ckpt
-from src.weights import WeightsError, load_weights, network_shapes, read_weights, torch_name
+from src.weights import convert as pth2ckpt
+from src.weights.checkpoint import WeightsError, fit_weights, load_weights, network_shapes, read_weight_file
+from src.weights.names import torch_names
+from tests.helpers import TINY_ARGS, official_keys
 
 torch = pytest.importorskip("torch")
-SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared")
-TINY = ["--midas_v21.layers", "1", "1", "1", "1", "--midas_v21.planes", "8", "16", "32", "64",
-        "--midas_v21.stem_channels", "8", "--midas_v21.groups", "4", "--midas_v21.features", "16",
-        "--midas_v21_small.channel_multiplier", "0.25", "--midas_v21_small.depth_multiplier", "0.5",
-        "--midas_v21_small.features", "16"]
 
 
-def read_tsv(model_type):
-    keys = {}
-    with open(os.path.join(SHARED, f"keys-{model_type}.tsv"), encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("#") or not line.strip():
-                continue
-            key, shape = line.rstrip("\n").split("\t")
-            keys[key] = tuple(int(v) for v in shape.strip("[]").split(",") if v.strip())
-    return keys
+def read_weights(path, net):
+    """{MindSpore name: array} of a weights file fitted to ``net``."""
+    arrays, is_torch = read_weight_file(path)
+    return fit_weights(arrays, is_torch, net, path)
 
 
 @pytest.mark.parametrize("model_type", ["midas_v21", "midas_v21_small"])
 def test_network_has_the_official_key_layout(model_type):
     """Every official key (except num_batches_tracked) maps 1:1, with its shape, to a MindSpore parameter."""
-    official = {k: v for k, v in read_tsv(model_type).items() if not k.endswith("num_batches_tracked")}
-    shapes = network_shapes(create_model(model_type))
-    names = set(shapes)
-    assert {torch_name(name, names): shape for name, shape in shapes.items()} == official
+    official = {k: tuple(v) for k, v in official_keys(model_type) if not k.endswith("num_batches_tracked")}
+    net = create_model(model_type)
+    names, shapes = torch_names(net), network_shapes(net)
+    assert {names[name]: shape for name, shape in shapes.items()} == official
 
 
 def fake_official_state(net, seed=0, with_counters=True):
     """A state dict in the official key layout (as torch would save it) for ``net``'s architecture."""
     rng = np.random.default_rng(seed)
-    names = set(network_shapes(net))
+    names = torch_names(net)
     state = {}
     for name, shape in network_shapes(net).items():
-        key = torch_name(name, names)
+        key = names[name]
         state[key] = torch.from_numpy(rng.random(shape, dtype=np.float32) + 0.5)
         if with_counters and key.endswith("running_var"):
             state[key.replace("running_var", "num_batches_tracked")] = torch.tensor(7)
@@ -54,7 +46,7 @@ def fake_official_state(net, seed=0, with_counters=True):
 
 @pytest.fixture(name="tiny_config")
 def fixture_tiny_config():
-    return load_config(TINY)
+    return load_config(TINY_ARGS)
 
 
 @pytest.mark.parametrize("model_type", ["midas_v21", "midas_v21_small"])
@@ -70,10 +62,10 @@ def test_cli_round_trip(tmp_path, tiny_config, model_type, wrapped):
     assert pth2ckpt.main(["--pth", str(pth), "--ckpt", str(ckpt), "--model_type", model_type,
                           "--config", str(config_file)]) == 0
     loaded = ms.load_checkpoint(str(ckpt))
-    names = set(loaded)
+    names = torch_names(net)
     assert len(loaded) == len(network_shapes(net))
     for name, param in loaded.items():
-        np.testing.assert_array_equal(param.asnumpy(), state[torch_name(name, names)].numpy())
+        np.testing.assert_array_equal(param.asnumpy(), state[names[name]].numpy())
     # .pt and .ckpt load into identical networks
     from_pt = read_weights(str(pth), create_model(model_type, tiny_config))
     from_ckpt = read_weights(str(ckpt), create_model(model_type, tiny_config))
@@ -97,7 +89,7 @@ def test_bn_parameters_are_renamed(tiny_config):
 
 
 def load_weights_from_state(net, numpy_state):
-    from src.weights import convert_state_dict  # pylint: disable=import-outside-toplevel
+    from src.weights.checkpoint import convert_state_dict  # pylint: disable=import-outside-toplevel
     arrays = convert_state_dict(numpy_state, net)
     ms.load_param_into_net(net, {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in arrays.items()})
 
@@ -131,8 +123,9 @@ def test_wrong_model_type_is_refused(tmp_path, tiny_config):
 
 
 @pytest.mark.parametrize("name, content, message", [
-    ("broken.pt", b"not a zip", "cannot read PyTorch checkpoint"),
-    ("broken.ckpt", b"garbage", "cannot read MindSpore checkpoint"),
+    ("broken.pt", b"not a zip", "broken.pt"),
+    ("broken.ckpt", b"garbage", "not a readable MindSpore checkpoint"),
+    ("empty.ckpt", b"", "empty file"),
     ("weights.h5", b"x", "unsupported weights format"),
 ])
 def test_unreadable_files_give_one_clear_error(tmp_path, tiny_config, name, content, message, capsys):
@@ -140,11 +133,38 @@ def test_unreadable_files_give_one_clear_error(tmp_path, tiny_config, name, cont
     path.write_bytes(content)
     with pytest.raises(WeightsError, match=message):
         load_weights(create_model("midas_v21_small", tiny_config), str(path))
-    assert pth2ckpt.main(["--pth", str(path), "--ckpt", str(tmp_path / "o.ckpt"), "--model_type", "midas_v21"]) == 1
+    assert pth2ckpt.main(["--pth", str(path), "--ckpt", str(tmp_path / "o.ckpt"), "--model_type", "midas_v21"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and name in err[0]
+    assert len(err) == 1 and name in err[0] and "filter_prefix" not in err[0]
 
 
 def test_missing_file(tiny_config):
     with pytest.raises(WeightsError, match="nothing.ckpt: weights file not found"):
         load_weights(create_model("midas_v21_small", tiny_config), "nothing.ckpt")
+
+
+@pytest.mark.parametrize("model_type", ["midas_v21", "midas_v21_small"])
+def test_model_type_is_read_from_pt_and_ckpt(tmp_path, tiny_config, model_type):
+    from src.weights.detect import resolve_model_type  # pylint: disable=import-outside-toplevel
+    net = create_model(model_type, tiny_config)
+    torch.save(fake_official_state(net), tmp_path / "w.pt")
+    ms.save_checkpoint(net, str(tmp_path / "w.ckpt"))
+    for name in ("w.pt", "w.ckpt"):
+        assert resolve_model_type(str(tmp_path / name)) == model_type
+    other = "midas_v21" if model_type == "midas_v21_small" else "midas_v21_small"
+    with pytest.raises(WeightsError) as err:
+        resolve_model_type(str(tmp_path / "w.ckpt"), other)
+    message = str(err.value)
+    assert len(message) < 200 and "\n" not in message
+    assert f"holds {model_type} weights, not {other}" in message and f"--model_type {model_type}" in message
+
+
+def test_training_state_checkpoint_gives_its_network(tmp_path, tiny_config):
+    net = create_model("midas_v21_small", tiny_config)
+    path = str(tmp_path / "train_state-step00000002.ckpt")
+    extra = {"step": ms.Tensor(2), "seed": ms.Tensor(1), "rank_size": ms.Tensor(1)}
+    params = [{"name": name, "data": param} for name, param in net.parameters_and_names()]
+    params += [{"name": "moment1." + name, "data": param} for name, param in net.parameters_and_names()]
+    ms.save_checkpoint(params, path, append_dict=extra)
+    arrays = read_weights(path, create_model("midas_v21_small", tiny_config))
+    assert set(arrays) == set(network_shapes(net))

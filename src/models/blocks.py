@@ -5,7 +5,7 @@ so official checkpoints load by renaming BatchNorm parameters only.
 """
 from mindspore import nn
 
-from src.custom_ops import Upsample2x
+from src.models.layers import Upsample2x
 
 
 def conv3x3(in_channels, out_channels, has_bias, stride=1):

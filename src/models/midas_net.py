@@ -7,8 +7,8 @@ from mindspore import nn, ops
 
 from src.models.blocks import Scratch
 from src.models.efficientnet_lite import EfficientNetLiteEncoder
+from src.models.layers import Upsample2x
 from src.models.resnext import ResNeXtEncoder
-from src.custom_ops import Upsample2x
 
 
 class MidasNet(nn.Cell):
@@ -33,14 +33,14 @@ class MidasNet(nn.Cell):
 
 
 def midas_v21(stem_channels=64, planes=(64, 128, 256, 512), layers=(3, 4, 23, 3), groups=32, width_per_group=8,
-              bn_eps=1e-5, features=256, head_channels=32, **_):
+              bn_eps=1e-5, features=256, head_channels=32):
     """MidasNet v2.1: ResNeXt101-32x8d encoder, 256-wide RefineNet decoder (official defaults)."""
     encoder = ResNeXtEncoder(stem_channels, planes, layers, groups, width_per_group, bn_eps)
     return MidasNet(encoder, Scratch(encoder.out_channels, [features] * 4, head_channels))
 
 
 def midas_v21_small(stem_channels=32, channel_multiplier=1.2, depth_multiplier=1.4, bn_eps=1e-3, features=64,
-                    head_channels=32, **_):
+                    head_channels=32):
     """MidasNet_small v2.1: EfficientNet-Lite3 encoder, expanding decoder (64, 128, 256, 512)."""
     encoder = EfficientNetLiteEncoder(stem_channels, channel_multiplier, depth_multiplier, bn_eps)
     levels = [features, 2 * features, 4 * features, 8 * features]

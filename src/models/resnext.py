@@ -5,8 +5,8 @@ Parameter tree as in MiDaS: ``layer1`` = (conv1, bn1, relu, maxpool, resnet.laye
 """
 from mindspore import nn
 
-from src.custom_ops import ZeroPadMaxPool
 from src.models.blocks import conv1x1
+from src.models.layers import ZeroPadMaxPool
 
 
 def batch_norm(channels, eps):

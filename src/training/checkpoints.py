@@ -17,6 +17,8 @@ import re
 
 import mindspore as ms
 
+from src.fileio.atomic import FILE_MODE, remove_stale_temporaries
+
 LOGGER = logging.getLogger(__name__)
 STATE_PREFIX = "train_state-step"
 _STEP_PATTERN = re.compile(r"-step(\d+)\.ckpt$")
@@ -57,11 +59,23 @@ def _prune(directory, prefix, keep):
         os.remove(path)
 
 
+def save_checkpoint(cell, path, **options):
+    """``ms.save_checkpoint`` (itself atomic: ``<name>.tmp`` renamed), leaving the usual file mode instead of
+    MindSpore's read-only 0400."""
+    ms.save_checkpoint(cell, path, **options)
+    os.chmod(path, FILE_MODE)
+
+
+def remove_interrupted_writes(directory):
+    """Delete the ``*.tmp`` files a checkpoint write killed mid-way left in ``directory``; returns them."""
+    return remove_stale_temporaries(directory, ("*.tmp", ".*.tmp"))
+
+
 def save_train_state(train_step, network, directory, model_type, step, seed, rank_size, keep):
     """Write the state and network checkpoints of ``step`` and delete all but the newest ``keep`` of each."""
     meta = {"step": step, "seed": seed, "rank_size": rank_size}
-    ms.save_checkpoint(train_step, state_path(directory, step), append_dict=meta)
-    ms.save_checkpoint(network, network_path(directory, model_type, step))
+    save_checkpoint(train_step, state_path(directory, step), append_dict=meta)
+    save_checkpoint(network, network_path(directory, model_type, step))
     _prune(directory, STATE_PREFIX, keep)
     _prune(directory, f"{model_type}-step", keep)
     LOGGER.info("saved checkpoint of step %d in %s", step, directory)

@@ -55,10 +55,5 @@ def build_optimizer(net, train_cfg, total_steps):
                    beta2=train_cfg.adam_beta2, eps=train_cfg.adam_eps, weight_decay=train_cfg.weight_decay)
 
 
-def optimizer_step(optimizer):
-    """Number of updates the optimizer has applied (its ``global_step``), as a Python int."""
-    return int(optimizer.global_step.asnumpy().reshape(-1)[0])
-
-
-__all__ = ["ENCODER_PREFIX", "LR_SCHEDULES", "build_optimizer", "lr_at", "optimizer_step", "polynomial_lr",
+__all__ = ["ENCODER_PREFIX", "LR_SCHEDULES", "build_optimizer", "lr_at", "polynomial_lr",
            "split_encoder_decoder"]

@@ -6,7 +6,7 @@ Mixing of the D datasets of a batch (the batch is ordered by dataset, B / D imag
 - ``naive``: one loss over the whole batch (:class:`MidasTrainStep`, one graph);
 - ``pareto``: one loss per dataset slice; the per-dataset gradients are averaged over ranks, their Gram
   matrix on the shared encoder (``pretrained.*``) gives the min-norm (MGDA) convex weights ``w``
-  (``src.mgda.min_norm_weights``, on the host), and the update uses ``sum_d w_d grad_d`` (the gradient of
+  (``src.training.mgda.min_norm_weights``, on the host), and the update uses ``sum_d w_d grad_d`` (the gradient of
   ``sum_d w_d L_d``), recomputed every step. Two graphs run per step: the per-dataset gradients and Gram
   matrix, then the weighted update. Each slice runs its own forward pass, so BatchNorm (when not frozen)
   normalises each dataset with its own batch statistics; the compute per step equals one
@@ -16,12 +16,11 @@ Loss scaling: the loss is multiplied by ``scale_sense`` before differentiation a
 by it. With a dynamic loss scale (GPU/Ascend) an overflowing step is skipped and the scale lowered; on CPU
 the scale is a fixed Tensor and every step is applied.
 """
-import numpy as np
-
 import mindspore as ms
+import numpy as np
 from mindspore import nn, ops
 
-from src.mgda import min_norm_weights
+from src.training.mgda import min_norm_weights
 from src.training.optim import ENCODER_PREFIX
 
 MIXING_MODES = ("naive", "pareto")
@@ -70,7 +69,7 @@ class MidasTrainStep(nn.TrainOneStepWithLossScaleCell):
 
     Args:
         network: MidasNet (possibly cast by ``mindspore.amp``); returns [B, S, S].
-        loss_fn: a loss cell of ``src.loss`` (float32 inputs).
+        loss_fn: a loss cell of ``src.training.losses`` (float32 inputs).
         optimizer: Adam over ``network.trainable_params()`` (encoder parameters first).
         scale_sense: float Tensor (fixed loss scale) or ``nn.DynamicLossScaleUpdateCell``.
         skip_on_overflow: skip the update when gradients overflow (dynamic loss scaling on GPU/Ascend only).

@@ -1,19 +1,18 @@
 """Validation during training: the training loss and the MiDaS eval metrics on the held-out split.
 
 Per image, the predicted disparity is aligned to the ground-truth disparity by least squares over the
-valid pixels (``src.alignment``), inverted to depth and compared with the ground-truth depth
-(``1 / disparity``) by AbsRel and δ>1.25 (``src.metrics``). Targets of the training pipeline are
+valid pixels (``src.evaluation.alignment``), inverted to depth and compared with the ground-truth depth
+(``1 / disparity``) by AbsRel and δ>1.25 (``src.evaluation.metrics``). Targets of the training pipeline are
 normalised to [0, 1] per image, so pixels whose target disparity is below ``MIN_DISPARITY`` (depth more
 than 100x the nearest point) are left out and the aligned depth is capped at the image's largest depth.
 """
 import logging
 
+import mindspore as ms
 import numpy as np
 
-import mindspore as ms
-
-from src.alignment import aligned_depth
-from src.metrics import abs_rel, delta_error
+from src.evaluation.alignment import aligned_depth
+from src.evaluation.metrics import abs_rel, delta_error
 
 LOGGER = logging.getLogger(__name__)
 MIN_DISPARITY = 0.01

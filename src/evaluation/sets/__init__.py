@@ -1,0 +1,40 @@
+"""Readers of the six MiDaS zero-shot test sets behind one interface (:class:`EvalSet`), and a registry.
+
+``EVAL_SETS`` maps the ``--data_name`` of each set to its reader class, in the paper's column order.
+"""
+from src.evaluation.sets.base import DatasetNotFoundError, EvalDataError, EvalSet, EvalSettings
+from src.evaluation.sets.diw import DIW
+from src.evaluation.sets.eth3d import ETH3D
+from src.evaluation.sets.kitti import Kitti
+from src.evaluation.sets.nyu import NYU
+from src.evaluation.sets.sintel import Sintel
+from src.evaluation.sets.tum import TUM
+
+# Adding an evaluation set: its reader module (an EvalSet subclass) and one entry here.
+EVAL_SETS = {cls.name: cls for cls in (DIW, ETH3D, Sintel, Kitti, NYU, TUM)}
+DATA_NAMES = tuple(EVAL_SETS) + ("all",)
+
+
+def selected_sets(data_name):
+    """Set names selected by ``data_name`` (one set name or "all"); ValueError listing the choices."""
+    if data_name == "all":
+        return list(EVAL_SETS)
+    if data_name not in EVAL_SETS:
+        raise ValueError(f"unknown data_name '{data_name}'; choose one of {', '.join(DATA_NAMES)}")
+    return [data_name]
+
+
+def create_eval_set(name, root, **options):
+    """Reader of the set ``name`` on the folder ``root`` (options: e.g. Kitti ``frame_list``)."""
+    selected_sets(name)
+    return EVAL_SETS[name](root, **options)
+
+
+def datapath_key(name):
+    """Config key holding the folder of the set ``name`` (e.g. ``datapath_Kitti``)."""
+    return f"datapath_{name}"
+
+
+__all__ = ["EVAL_SETS", "DATA_NAMES", "selected_sets", "create_eval_set", "datapath_key", "EvalSet", "EvalSettings",
+           "EvalDataError", "DatasetNotFoundError", "DIW", "ETH3D", "Sintel",
+           "Kitti", "NYU", "TUM"]

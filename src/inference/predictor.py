@@ -1,0 +1,95 @@
+"""Single-image depth prediction with the official pre- and post-processing of a model card or an export.
+
+``DepthPredictor`` wraps any forward function (a MindSpore network, or an exported MINDIR/ONNX graph)
+that maps a normalised float32 [1, 3, h, w] image to the output map [1, h, w]; a
+:class:`~src.models.Preprocessing` spec (from the card, or from an export's sidecar) says how the
+image becomes that input.
+"""
+import logging
+
+import mindspore as ms
+import numpy as np
+
+from src.export.runners import load_exported
+from src.export.sidecar import ExportedModelError, is_runnable_export, sidecar_preprocessing
+from src.inference.transforms import prepare_input, resize_bicubic
+from src.models import create_model, get_card
+from src.weights.checkpoint import fit_weights, load_arrays, read_weight_file
+from src.weights.detect import resolve_model_type
+
+LOGGER = logging.getLogger(__name__)
+
+
+class DepthPredictor:
+    """Official ``run.py`` pipeline around a forward function.
+
+    Args:
+        forward: callable, float32 [1, 3, h, w] → array [1, h, w] (or [h, w]).
+        preprocessing: the :class:`~src.models.Preprocessing` of the model (card or sidecar).
+        model_type: the card the weights belong to (recorded in results).
+    """
+
+    def __init__(self, forward, preprocessing, model_type):
+        self.forward = forward
+        self.preprocessing = preprocessing
+        self.model_type = model_type
+
+    def network_input(self, rgb):
+        """RGB float [H, W, 3] in [0, 1] → normalised float32 [1, 3, h, w] network input."""
+        return prepare_input(rgb, self.preprocessing)
+
+    def predict_network(self, rgb):
+        """RGB float [H, W, 3] in [0, 1] → float32 [h, w] output at network resolution."""
+        batch = self.network_input(rgb)
+        return np.asarray(self.forward(batch), dtype=np.float32).reshape(batch.shape[2:])
+
+    def predict(self, rgb):
+        """RGB float [H, W, 3] in [0, 1] → float32 [H, W] output at the image's resolution (bicubic)."""
+        return resize_bicubic(self.predict_network(rgb), rgb.shape[0], rgb.shape[1])
+
+
+def network_forward(net):
+    """Forward function of a MindSpore network in inference mode: numpy in, numpy out."""
+    net.set_train(False)
+
+    def forward(batch):
+        return net(ms.Tensor(batch)).asnumpy()
+
+    return forward
+
+
+def exported_predictor(path, model_type=None, device_target="CPU"):
+    """DepthPredictor for a ``.mindir``/``.onnx`` export (batch size 1): every image is resized to exactly
+    the exported height x width. ONNX runs on CUDA when ``device_target`` is GPU and onnxruntime offers it."""
+    resolve_model_type(path, model_type)
+    runner, record = load_exported(path, use_gpu=device_target == "GPU")
+    if record["batch_size"] != 1:
+        raise ExportedModelError(f"{path}: exported for batch size {record['batch_size']}; images are "
+                                 "processed one at a time, export with --batch_size 1")
+    LOGGER.info("serving %s (%s %dx%d, %s)", path, record["model_type"], record["height"], record["width"],
+                record["file_format"])
+    return DepthPredictor(runner, sidecar_preprocessing(record), record["model_type"])
+
+
+def open_weights(config, weights_path):
+    """(model_type, arrays, is_torch) of a ``.ckpt``/``.pt``: the type comes from the file (and must agree
+    with ``config.model_type`` when that is set)."""
+    arrays, is_torch = read_weight_file(weights_path)
+    return resolve_model_type(weights_path, config.model_type, arrays), arrays, is_torch
+
+
+def load_network(config, weights_path):
+    """(model_type, network with the weights of ``weights_path`` loaded), architecture from ``config``."""
+    model_type, arrays, is_torch = open_weights(config, weights_path)
+    net = create_model(model_type, config)
+    return model_type, load_arrays(net, fit_weights(arrays, is_torch, net, weights_path), weights_path)
+
+
+def build_predictor(config, weights_path):
+    """DepthPredictor for the weights at ``weights_path``: a ``.ckpt`` or official ``.pt`` (preprocessing
+    from the model card, at ``config.input_size`` if set) or an exported ``.mindir``/``.onnx`` (sidecar)."""
+    if is_runnable_export(weights_path):
+        return exported_predictor(weights_path, config.model_type, config.device_target)
+    model_type, net = load_network(config, weights_path)
+    preprocessing = get_card(model_type).preprocessing(config.input_size)
+    return DepthPredictor(network_forward(net), preprocessing, model_type)

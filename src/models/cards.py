@@ -1,0 +1,161 @@
+"""Model cards: every fact about a released model type, in one place.
+
+A card holds the builder and everything around the network that the tools need: the native input side
+and resize policy of the official ``run.py``, the normalisation, what the output means, the released
+weight files (name, SHA-256 prefix, address), the parameter count, the licence, the key that identifies
+its weights, and how an ImageNet classifier's keys map onto its encoder. Run, eval, export, train, the
+converter and the README read these cards; no model fact is written anywhere else.
+
+Adding a model: write its builder (``src/models/<name>.py``) and add one :class:`ModelCard` to ``CARDS``.
+"""
+import dataclasses
+import inspect
+from typing import Callable, Tuple
+
+from src.models.midas_net import midas_v21, midas_v21_small
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocessing:
+    """How an RGB image in [0, 1] becomes the network input (official ``Resize`` + ``NormalizeImage``).
+
+    Attributes:
+        net_h, net_w: the side(s) the image is fitted to (pixels).
+        resize_method: "upper_bound" | "lower_bound" | "minimal" (official ``Resize``).
+        keep_aspect_ratio: False resizes every image to exactly net_h x net_w.
+        mean, std: per-channel RGB normalisation.
+    """
+
+    net_h: int
+    net_w: int
+    resize_method: str = "upper_bound"
+    keep_aspect_ratio: bool = True
+    mean: Tuple[float, float, float] = IMAGENET_MEAN
+    std: Tuple[float, float, float] = IMAGENET_STD
+
+    def as_dict(self):
+        """JSON-ready record (metrics.json, export sidecars)."""
+        return {key: list(value) if isinstance(value, tuple) else value
+                for key, value in dataclasses.asdict(self).items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class DepthOutput:
+    """What the network's output map means.
+
+    kind "relative_inverse_depth": affine-invariant inverse depth (larger = nearer), unitless.
+    kind "metric_depth": depth in metres (the network applies ``scale``, ``shift`` and the inversion).
+    """
+
+    kind: str = "relative_inverse_depth"
+    description: str = "relative inverse depth (larger = nearer; unknown scale and shift)"
+
+
+@dataclasses.dataclass(frozen=True)
+class ReleasedWeights:
+    """One released weights file: its file name, SHA-256 prefix, download address and other names."""
+
+    file_name: str
+    sha256_prefix: str
+    url: str
+    other_names: Tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCard:
+    """A model type: builder, official pre/post-processing facts, released weights and provenance.
+
+    ``signature_key`` is a parameter name (the same in the official ``.pt`` and our ``.ckpt``) that only
+    this model family has; ``imagenet_renames`` maps ImageNet classifier key prefixes onto the encoder.
+    """
+
+    name: str
+    builder: Callable
+    network: str
+    encoder: str
+    input_side: int
+    resize_method: str
+    weights: Tuple[ReleasedWeights, ...]
+    parameters: int
+    licence: str
+    signature_key: str
+    imagenet_renames: Tuple[Tuple[str, str], ...]
+    imagenet_dropped: Tuple[str, ...]
+    imagenet_source: str
+    keep_aspect_ratio: bool = True
+    mean: Tuple[float, float, float] = IMAGENET_MEAN
+    std: Tuple[float, float, float] = IMAGENET_STD
+    output: DepthOutput = DepthOutput()
+    paper: str = "Ranftl et al., Towards Robust Monocular Depth Estimation, TPAMI 2022 (MiDaS v2.1)"
+
+    def preprocessing(self, input_side=None):
+        """The official preprocessing, optionally at another network side (pixels)."""
+        side = input_side or self.input_side
+        return Preprocessing(side, side, self.resize_method, self.keep_aspect_ratio, self.mean, self.std)
+
+    def architecture_keys(self):
+        """{key: official default} of the builder's architecture arguments."""
+        return {name: param.default for name, param in inspect.signature(self.builder).parameters.items()}
+
+    def build(self, **arch):
+        """The network with the official architecture, some keys overridden (unknown keys: ValueError)."""
+        valid = self.architecture_keys()
+        unknown = sorted(set(arch) - set(valid))
+        if unknown:
+            raise ValueError(f"{self.name}: unknown architecture key(s) {', '.join(unknown)}; "
+                             f"valid keys: {', '.join(valid)}")
+        return self.builder(**arch)
+
+    def released_file(self, path):
+        """The :class:`ReleasedWeights` whose file name (or another name) is ``path``'s base name, or None."""
+        base = path.replace("\\", "/").rsplit("/", 1)[-1]
+        for weights in self.weights:
+            if base in (weights.file_name,) + weights.other_names:
+                return weights
+        return None
+
+
+_V21_URL = "https://github.com/isl-org/MiDaS/releases/download/v2_1/"
+_MIDAS_LICENCE = "MIT (isl-org/MiDaS)"
+
+CARDS = {card.name: card for card in (
+    ModelCard(
+        name="midas_v21", builder=midas_v21, network="MidasNet", encoder="ResNeXt-101 32x8d (WSL)",
+        input_side=384, resize_method="upper_bound",
+        weights=(ReleasedWeights("midas_v21-f6b98070.pt", "f6b98070", _V21_URL + "model-f6b98070.pt",
+                                 ("model-f6b98070.pt", "midas_v21_384.pt")),),
+        parameters=105_362_945, licence=_MIDAS_LICENCE, signature_key="pretrained.layer1.4.0.conv1.weight",
+        imagenet_renames=(("conv1.", "layer1.0."), ("bn1.", "layer1.1."), ("layer1.", "layer1.4."),
+                          ("layer2.", "layer2."), ("layer3.", "layer3."), ("layer4.", "layer4.")),
+        imagenet_dropped=("fc.",), imagenet_source="torchvision ResNeXt (e.g. WSL ResNeXt101-32x8d)"),
+    ModelCard(
+        name="midas_v21_small", builder=midas_v21_small, network="MidasNet_small", encoder="EfficientNet-Lite3",
+        input_side=256, resize_method="upper_bound",
+        weights=(ReleasedWeights("midas_v21_small-70d6b9c8.pt", "70d6b9c8", _V21_URL + "model-small-70d6b9c8.pt",
+                                 ("model-small-70d6b9c8.pt", "midas_v21_small_256.pt")),),
+        parameters=21_320_545, licence=_MIDAS_LICENCE, signature_key="pretrained.layer1.3.0.conv_dw.weight",
+        imagenet_renames=(("conv_stem.", "layer1.0."), ("bn1.", "layer1.1."), ("blocks.0.", "layer1.3."),
+                          ("blocks.1.", "layer1.4."), ("blocks.2.", "layer2.0."), ("blocks.3.", "layer3.0."),
+                          ("blocks.4.", "layer3.1."), ("blocks.5.", "layer4.0."), ("blocks.6.", "layer4.1.")),
+        imagenet_dropped=("conv_head.", "bn2.", "classifier."),
+        imagenet_source="gen-efficientnet tf_efficientnet_lite3"),
+)}
+MODEL_TYPES = tuple(CARDS)
+
+
+def get_card(model_type):
+    """The card of ``model_type``; ValueError naming the valid types."""
+    if model_type not in CARDS:
+        raise ValueError(f"unknown model_type '{model_type}'; choose one of {', '.join(MODEL_TYPES)}")
+    return CARDS[model_type]
+
+
+def cards_for_keys(names, path=""):
+    """Cards whose signature key is among the parameter ``names``; a released file name picks one card
+    among several of the same family. Empty if no card fits."""
+    fitting = [card for card in CARDS.values() if card.signature_key in names]
+    named = [card for card in fitting if card.released_file(path)]
+    return named or fitting

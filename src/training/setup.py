@@ -1,0 +1,158 @@
+"""Everything a training run needs, built once from the config: data, network, loss, optimiser, train step."""
+import dataclasses
+import logging
+import math
+import os
+
+import mindspore as ms
+from mindspore import nn
+from mindspore.communication import get_group_size, get_rank, init
+
+from src.config import save_config
+from src.data import DatasetError, build_eval_split, build_train_pipeline, load_datasets, steps_per_epoch
+from src.models import create_model, get_card
+from src.training.checkpoints import checkpoint_step, latest_state, load_train_state, remove_interrupted_writes
+from src.training.init_weights import initialise
+from src.training.losses import build_loss_from_config
+from src.training.optim import build_optimizer
+from src.training.step import build_train_step, freeze_batch_norm
+
+LOGGER = logging.getLogger(__name__)
+AMP_LEVELS = ("O0", "O1", "O2", "O3")
+
+
+def init_distributed(train_cfg):
+    """(rank, rank_size); with ``train.distribute`` joins the msrun job and sets up data parallelism."""
+    if not train_cfg.distribute:
+        return 0, 1
+    init()
+    rank, rank_size = get_rank(), get_group_size()
+    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
+                                 device_num=rank_size)
+    return rank, rank_size
+
+
+def rank_directory(output_dir, rank):
+    """Where a rank keeps its checkpoints: ``output_dir`` for rank 0, ``output_dir/rank<r>`` otherwise."""
+    return output_dir if rank == 0 else os.path.join(output_dir, f"rank{rank}")
+
+
+def loss_scale_sense(train_cfg, device_target):
+    """(scale_sense, skip_on_overflow) for ``train.amp_level``; CPU trains in fp32 (O0) only."""
+    level = train_cfg.amp_level
+    if level not in AMP_LEVELS:
+        raise ValueError(f"train.amp_level must be one of {AMP_LEVELS}, got '{level}'")
+    if level == "O0":
+        return ms.Tensor(1.0, ms.float32), False
+    if device_target == "CPU":
+        raise ValueError(f"train.amp_level {level} needs GPU or Ascend; use O0 on CPU")
+    if train_cfg.dynamic_loss_scale:
+        return nn.DynamicLossScaleUpdateCell(train_cfg.loss_scale, scale_factor=2, scale_window=1000), True
+    return ms.Tensor(train_cfg.loss_scale, ms.float32), False
+
+
+@dataclasses.dataclass
+class TrainingRun:
+    """A prepared run: global steps ``start_step + 1 .. last_step`` of ``total_steps`` remain to do."""
+
+    model_type: str
+    out_dir: str
+    rank: int
+    rank_size: int
+    start_step: int
+    last_step: int
+    total_steps: int
+    steps_per_epoch: int
+    pipeline: object = None
+    eval_set: object = None
+    network: object = None
+    loss_fn: object = None
+    train_step: object = None
+    skip_on_overflow: bool = False
+
+    def set_training_mode(self, freeze_bn):
+        """Train mode for the step cell; BatchNorm back in inference mode when ``freeze_bn``."""
+        self.train_step.set_train(True)
+        if freeze_bn:
+            freeze_batch_norm(self.network)
+
+
+def _schedule(config, splits, rank, rank_size):
+    """(start_step, last_step, total_steps, steps_per_epoch, resume_path) of this run."""
+    train_cfg = config.train
+    out_dir = rank_directory(train_cfg.output_dir, rank)
+    resume_path = latest_state(out_dir) if train_cfg.resume else None
+    if train_cfg.resume and resume_path is None:
+        LOGGER.warning("train.resume: no train_state-step*.ckpt in %s, starting from step 0", out_dir)
+    start_step = checkpoint_step(resume_path) if resume_path else 0
+    per_epoch = steps_per_epoch(splits, train_cfg.batch_size, rank_size)
+    total_steps = train_cfg.max_steps if train_cfg.max_steps > 0 else train_cfg.epochs * per_epoch
+    last_step = min(total_steps, train_cfg.stop_after_steps) if train_cfg.stop_after_steps > 0 else total_steps
+    return start_step, last_step, total_steps, per_epoch, resume_path
+
+
+def _model_type(config):
+    """The configured model type, or the one of ``weights`` (fine-tuning) when not set."""
+    if config.model_type:
+        return get_card(config.model_type).name
+    if config.weights:
+        from src.weights.detect import resolve_model_type  # pylint: disable=import-outside-toplevel
+        return resolve_model_type(config.weights)
+    raise ValueError("--model_type is required to train from scratch (or pass --weights to fine-tune)")
+
+
+def _build_data(config, run, splits, normalization):
+    data, train_cfg = config.data, config.train
+    epochs = math.ceil(run.total_steps / run.steps_per_epoch)
+    run.pipeline = build_train_pipeline(splits, train_cfg.batch_size, data.crop_size, normalization, train_cfg.seed,
+                                        run.rank, run.rank_size, run.start_step, epochs, data.num_workers,
+                                        data.python_multiprocessing)
+    if run.rank == 0 and train_cfg.val_every:
+        run.eval_set = build_eval_split(splits, train_cfg.val_batch_size, data.crop_size, normalization,
+                                        data.num_workers)
+
+
+def _build_model(config, run, resume_path):
+    train_cfg = config.train
+    ms.set_seed(train_cfg.seed)
+    run.network = create_model(run.model_type, config)
+    if resume_path is None:
+        initialise(run.network, config.weights, train_cfg.pretrained_encoder, run.model_type)
+    scale_sense, run.skip_on_overflow = loss_scale_sense(train_cfg, config.device_target)
+    if train_cfg.amp_level != "O0":
+        run.network = ms.amp.auto_mixed_precision(run.network, train_cfg.amp_level)
+    run.loss_fn = build_loss_from_config(train_cfg)
+    optimizer = build_optimizer(run.network, train_cfg, run.total_steps)
+    run.train_step = build_train_step(run.network, run.loss_fn, optimizer, scale_sense,
+                                      len(run.pipeline.dataset_names), train_cfg.mixing, run.skip_on_overflow)
+    run.set_training_mode(train_cfg.freeze_bn)
+    if resume_path:
+        meta = load_train_state(run.train_step.state_cell, resume_path)
+        if meta["seed"] != train_cfg.seed or meta["rank_size"] != run.rank_size:
+            raise ValueError(f"{resume_path}: written with seed {meta['seed']} on {meta['rank_size']} ranks; this "
+                             f"run has seed {train_cfg.seed} on {run.rank_size} ranks (exact resume needs both equal)")
+
+
+def prepare_training(config, rank=0, rank_size=1):
+    """The :class:`TrainingRun` described by ``config`` for ``rank`` of ``rank_size`` (without pipeline and
+    network when the checkpoint already reached the last step)."""
+    train_cfg = config.train
+    model_type = _model_type(config)
+    out_dir = rank_directory(train_cfg.output_dir, rank)
+    os.makedirs(out_dir, exist_ok=True)
+    for stale in remove_interrupted_writes(out_dir):
+        LOGGER.info("removed %s, left by an interrupted checkpoint write", stale)
+    if rank == 0:
+        save_config(config, os.path.join(train_cfg.output_dir, "config.yaml"))
+    splits = load_datasets(config.data.train_datasets, config.data.val_fraction)
+    if not splits:
+        raise DatasetError("train_datasets is empty: name at least one dataset")
+    start_step, last_step, total_steps, per_epoch, resume_path = _schedule(config, splits, rank, rank_size)
+    run = TrainingRun(model_type, out_dir, rank, rank_size, start_step, last_step, total_steps, per_epoch)
+    if start_step >= last_step:
+        LOGGER.info("nothing to do: checkpoint step %d >= last step %d", start_step, last_step)
+        return run
+    card = get_card(model_type)
+    _build_data(config, run, splits, (card.mean, card.std))
+    _build_model(config, run, resume_path)
+    return run

@@ -1,0 +1,128 @@
+"""Weights files: reading ``.ckpt`` / official ``.pt``, renaming torch keys, strict loading into a network.
+
+The MindSpore networks mirror the official parameter tree, so conversion only renames the parameters of
+normalisation layers by layer kind (see ``src.weights.names``) and drops ``num_batches_tracked``.
+Anything missing, unexpected or wrongly shaped is refused with one line naming the file and the keys.
+"""
+import logging
+import os
+
+import mindspore as ms
+import numpy as np
+
+from src.weights.names import torch_names
+from src.weights.torchfile import TorchFileError, read_torch_file
+
+LOGGER = logging.getLogger(__name__)
+MAX_LISTED = 20
+TORCH_EXTENSIONS = (".pt", ".pth")
+TRAIN_STATE_KEYS = ("step", "seed", "rank_size")
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be read or does not fit the network; the message names the file."""
+
+
+def _listing(title, names):
+    names = sorted(names)
+    shown = ", ".join(names[:MAX_LISTED]) + (f", ... ({len(names) - MAX_LISTED} more)" if len(names) > MAX_LISTED else "")
+    return f"{len(names)} {title}: {shown}"
+
+
+def network_shapes(net):
+    """{parameter name: shape tuple} of every parameter (incl. BN statistics) of a MindSpore network."""
+    return {name: tuple(param.shape) for name, param in net.parameters_and_names()}
+
+
+def check_strict(arrays, expected_shapes, source):
+    """Raise WeightsError unless ``arrays`` has exactly the expected names and shapes."""
+    missing = set(expected_shapes) - set(arrays)
+    unexpected = set(arrays) - set(expected_shapes)
+    wrong = [f"{name} {tuple(arrays[name].shape)}!={expected_shapes[name]}"
+             for name in set(arrays) & set(expected_shapes) if tuple(arrays[name].shape) != expected_shapes[name]]
+    problems = [_listing(title, names) for title, names in
+                (("missing keys", missing), ("unexpected keys", unexpected), ("wrongly shaped keys", wrong)) if names]
+    if problems:
+        raise WeightsError(f"{source}: weights do not match the network ({'; '.join(problems)}); "
+                           "check --model_type and the architecture settings")
+
+
+def read_torch_state_dict(path):
+    """{key: array} of an official ``.pt``/``.pth`` (plain or ``{"model": ...}``), read without torch."""
+    try:
+        return read_torch_file(path)
+    except TorchFileError as err:
+        raise WeightsError(str(err)) from err
+
+
+def read_mindspore_checkpoint(path):
+    """{name: array} of a MindSpore ``.ckpt``; a train-state checkpoint gives its network part only."""
+    if os.path.getsize(path) == 0:
+        raise WeightsError(f"{path}: empty file (0 bytes), not a MindSpore checkpoint")
+    try:
+        params = ms.load_checkpoint(path)
+    except Exception as err:  # MindSpore raises ValueError/RuntimeError with internal wording for bad files
+        raise WeightsError(f"{path}: not a readable MindSpore checkpoint (corrupt or truncated)") from err
+    arrays = {name: param.asnumpy() for name, param in params.items()}
+    if all(key in arrays for key in TRAIN_STATE_KEYS):
+        step = int(arrays["step"])
+        LOGGER.info("%s is a training state (step %d): reading the network's parameters from it", path, step)
+        arrays = {name: value for name, value in arrays.items() if not is_optimizer_state(name)}
+    return arrays
+
+
+def is_optimizer_state(name):
+    """True for the entries a train-state checkpoint adds to the network's parameters."""
+    return name in TRAIN_STATE_KEYS or name.startswith(("moment1.", "moment2.", "global_step", "beta1_power",
+                                                        "beta2_power", "learning_rate", "scale_sense",
+                                                        "loss_scale", "current_iterator_step", "last_overflow"))
+
+
+def read_weight_file(path):
+    """(arrays, is_torch): the raw {name: array} of a ``.ckpt`` (MindSpore names) or ``.pt`` (torch keys)."""
+    if not os.path.isfile(path):
+        raise WeightsError(f"{path}: weights file not found")
+    extension = os.path.splitext(path)[1].lower()
+    if extension in TORCH_EXTENSIONS:
+        return read_torch_state_dict(path), True
+    if extension != ".ckpt":
+        raise WeightsError(f"{path}: unsupported weights format '{extension}' (use .ckpt, .pt or .pth)")
+    return read_mindspore_checkpoint(path), False
+
+
+def convert_state_dict(torch_state, net, source="state dict"):
+    """Official PyTorch state dict (numpy values) → {MindSpore name: float32 array}, checked strictly."""
+    shapes = network_shapes(net)
+    names = torch_names(net)
+    state = {key: value for key, value in torch_state.items() if not key.endswith("num_batches_tracked")}
+    check_strict(state, {names[name]: shape for name, shape in shapes.items()}, source)
+    return {name: np.asarray(state[names[name]], dtype=np.float32) for name in shapes}
+
+
+def fit_weights(arrays, is_torch, net, source):
+    """{MindSpore name: array} for ``net`` from the raw contents of a weights file, checked strictly."""
+    if is_torch:
+        return convert_state_dict(arrays, net, source)
+    check_strict(arrays, network_shapes(net), source)
+    return arrays
+
+
+def load_arrays(net, arrays, source):
+    """Load {MindSpore name: array} into ``net`` (every parameter must be loaded); returns ``net``."""
+    params = {name: ms.Parameter(ms.Tensor(value), name=name) for name, value in arrays.items()}
+    not_loaded, _ = ms.load_param_into_net(net, params, strict_load=True)
+    if not_loaded:
+        raise WeightsError(f"{source}: {_listing('parameters not loaded', not_loaded)}")
+    LOGGER.info("loaded %d tensors from %s", len(arrays), source)
+    return net
+
+
+def load_weights(net, path):
+    """Load ``.ckpt`` or official ``.pt`` weights into ``net`` strictly; returns ``net``."""
+    arrays, is_torch = read_weight_file(path)
+    return load_arrays(net, fit_weights(arrays, is_torch, net, path), path)
+
+
+def save_weights(arrays, path):
+    """Save {name: array} as a MindSpore ``.ckpt`` (float32)."""
+    ms.save_checkpoint([{"name": name, "data": ms.Tensor(value)} for name, value in arrays.items()], path)
