@@ -17,8 +17,8 @@ from reference.evaluation_torch import reference_dense, reference_whdr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "run_eval.sh")
-TINY = {"model_type": "midas_v21_small", "pynative": True,
-        "midas_v21_small": {"input_size": 64, "channel_multiplier": 0.25, "depth_multiplier": 0.5, "features": 16}}
+TINY = {"model_type": "midas_v21_small", "pynative": True, "input_size": 64,
+        "midas_v21_small": {"channel_multiplier": 0.25, "depth_multiplier": 0.5, "features": 16}}
 
 
 def run_script(*args, cwd=None):
@@ -31,9 +31,9 @@ def write_config(path, fixtures, output_dir, **overrides):
         config = yaml.safe_load(handle)
     for key, value in TINY.items():
         config[key] = dict(config[key], **value) if isinstance(value, dict) else value
-    config.update({f"datapath_{name}": fixture.root for name, fixture in fixtures.items()})
-    config.update(eval_output_dir=str(output_dir), kitti_frame_list=fixtures["Kitti"].options["frame_list"],
-                  **overrides)
+    config["eval"].update({f"datapath_{name}": fixture.root for name, fixture in fixtures.items()})
+    config["eval"].update(eval_output_dir=str(output_dir), kitti_frame_list=fixtures["Kitti"].options["frame_list"],
+                          **overrides)
     with open(path, "w", encoding="utf-8") as handle:
         yaml.safe_dump(config, handle)
     return str(path)
@@ -92,7 +92,9 @@ def test_run_eval_all_writes_every_set_equal_to_reference(setup):
     val = json.loads((out / "val.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
     assert list(val) == list(EVAL_SETS)
-    assert metrics["model_type"] == "midas_v21_small" and metrics["net_size"] == 64
+    assert metrics["model_type"] == "midas_v21_small"
+    assert metrics["preprocessing"] == {"net_h": 64, "net_w": 64, "resize_method": "upper_bound", "keep_aspect_ratio": True,
+                                        "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
     # independent reference: the same network's predictions, scored by the torch re-implementation
     from src.config import load_config  # pylint: disable=import-outside-toplevel

@@ -95,6 +95,7 @@ def test_tiny_whole_network_graph_mode(model_type):
     assert error <= MAX_RELATIVE_ERROR
 
 
+@pytest.mark.slow
 @pytest.mark.fullsize
 @pytest.mark.parametrize("model_type, side", [("midas_v21", 384), ("midas_v21_small", 256)])
 def test_full_size_layer_by_layer_and_whole_network(model_type, side):

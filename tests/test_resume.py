@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import mindspore as ms
 
@@ -13,6 +14,9 @@ from tests.helpers import TINY_ARGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 8
+
+
+pytestmark = pytest.mark.slow  # every test here takes more than 10 s
 
 
 def run_training(out_dir, dataset, *extra, cache_dir):

@@ -72,7 +72,7 @@ def test_constant_depth_map_does_not_crash(setup, tmp_path):
 
 @pytest.mark.parametrize("problem, message", [
     ("missing_weights", "weights file not found"),
-    ("mismatched_weights", "weights do not match the network"),
+    ("mismatched_weights", "holds midas_v21_small weights, not midas_v21"),
     ("no_input_folder", "input folder not found"),
     ("unusable_device", "--device_target Ascend is not usable here"),
 ])

@@ -25,6 +25,9 @@ from reference.run_torch import run_folder  # noqa: E402  pylint: disable=wrong-
 TOLERANCE = 1e-4  # of the reference output's range
 
 
+pytestmark = pytest.mark.slow  # every test here takes more than 10 s
+
+
 def write_photos(folder, names):
     """Real photos at odd sizes: 400x600, 300x451, a 333x217 crop, a grayscale 301x389 crop."""
     photos = {

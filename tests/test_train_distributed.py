@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import mindspore as ms
 
@@ -18,6 +19,9 @@ from tests.helpers import TINY_ARGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 3
+
+
+pytestmark = pytest.mark.slow  # every test here takes more than 10 s
 
 
 def free_port():

@@ -1,5 +1,4 @@
 """Official checkpoint layout, .pt → .ckpt conversion (CLI and in memory), strict refusal cases."""
-import os
 
 import numpy as np
 import pytest

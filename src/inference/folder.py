@@ -58,4 +58,6 @@ def run_folder(config):
     failures = process_folder(predictor, image_paths, run.output_path, run.png_bits, run.colormap)
     LOGGER.info("wrote %d of %d depth maps to %s", len(image_paths) - len(failures), len(image_paths),
                 run.output_path)
+    for _, message in failures:
+        LOGGER.error("failed: %s", message)
     return 1 if failures else 0
