@@ -195,9 +195,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_flag(parser, flags, dest, default, text, hidden=False):
-    kind = {bool: "true/false", list: "list"}.get(type(default), "")
-    shown = str(default) if len(str(default)) < 40 else str(default)[:37] + "..."
-    help_text = argparse.SUPPRESS if hidden else f"{text} [{kind + ', ' if kind else ''}default: {shown}]"
+    shown = str(default) if len(str(default)) < 30 else str(default)[:27] + "..."
+    help_text = argparse.SUPPRESS if hidden else f"{text} (default {shown})"
     options = {"dest": dest, "default": argparse.SUPPRESS, "help": help_text, "metavar": "V"}
     if isinstance(default, list):
         element = default[0] if default else None
@@ -212,8 +211,8 @@ def build_parser(defaults, tool, description=None):
     """The parser of ``tool``: its top-level keys and section keys (with descriptions), architecture keys."""
     top_keys, sections = TOOLS[tool]
     descriptions = key_descriptions()
-    parser = _Parser(description=description, allow_abbrev=False,
-                     formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=30, width=118),
+    parser = _Parser(description=description, allow_abbrev=False, usage="%(prog)s [--config FILE] [--KEY VALUE ...]",
+                     formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=30, width=140),
                      epilog="Architecture overrides: --<model_type>.<key> V (keys in config.yaml, e.g. "
                             "--midas_v21_small.features 32).")
     parser.add_argument("--config", help="YAML file merged over the defaults (config.yaml)")
