@@ -31,7 +31,7 @@ from src.training.step import MidasTrainStep  # noqa: E402  pylint: disable=wron
 from benchmarks.timing import median_latency_ms  # noqa: E402  pylint: disable=wrong-import-position
 from reference.paired import paired_networks  # noqa: E402  pylint: disable=wrong-import-position
 from reference.training_torch import random_batch, torch_ssitrim  # noqa: E402  pylint: disable=wrong-import-position
-from tests.helpers import TINY_ARCH  # noqa: E402  pylint: disable=wrong-import-position
+from reference.tiny import TINY_ARCH  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def train_step_speeds(model_type, arch, batch_size, size, steps):

@@ -5,20 +5,14 @@ import os
 import mindspore as ms
 
 from src.config import load_config, save_config
+from reference.tiny import TINY_ARCH
 from src.models import create_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "tests", "data")
 
-TINY_ARGS = ["--midas_v21.layers", "1", "1", "1", "1", "--midas_v21.planes", "8", "16", "32", "64",
-             "--midas_v21.stem_channels", "8", "--midas_v21.groups", "4", "--midas_v21.features", "16",
-             "--midas_v21_small.channel_multiplier", "0.25", "--midas_v21_small.depth_multiplier", "0.5",
-             "--midas_v21_small.features", "16"]
-TINY_ARCH = {
-    "midas_v21": {"layers": [1, 1, 1, 1], "planes": [8, 16, 32, 64], "stem_channels": 8, "groups": 4,
-                  "features": 16},
-    "midas_v21_small": {"channel_multiplier": 0.25, "depth_multiplier": 0.5, "features": 16},
-}
+TINY_ARGS = [word for model_type, arch in TINY_ARCH.items() for key, value in arch.items()
+             for word in [f"--{model_type}.{key}", *map(str, value if isinstance(value, list) else [value])]]
 
 
 def tiny_config(extra_args=()):

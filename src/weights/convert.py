@@ -1,6 +1,6 @@
 """Convert an official MiDaS PyTorch checkpoint to a MindSpore ``.ckpt``.
 
-    python -m src.weights.convert --pth midas_v21-f6b98070.pt --ckpt midas_v21.ckpt [--model_type midas_v21]
+    python -m src.weights.convert --pth OFFICIAL.pt --ckpt midas.ckpt [--model_type midas_v21]
 
 The model type is read from the file's keys unless given. Loads strictly: any missing, unexpected or
 wrongly shaped key is refused with a list of them; only ``num_batches_tracked`` is dropped.
