@@ -19,15 +19,15 @@ STEPS = 8
 pytestmark = pytest.mark.slow  # every test here takes more than 10 s
 
 
-def run_training(out_dir, dataset, *extra, cache_dir):
-    """``midas_train.py`` in a subprocess (graph compile cache shared between the runs); returns stderr."""
+def run_training(out_dir, dataset, *extra):
+    """``midas_train.py`` in a subprocess; returns stderr. (MindSpore's persistent compile cache is not used:
+    it returned wrong results for a second input shape.)"""
     args = TINY_ARGS + ["--model_type", "midas_v21", "--train_datasets", dataset, "--crop_size", "64",
                         "--val_fraction", "0.2", "--num_workers", "2", "--train.batch_size", "2",
                         "--train.max_steps", str(STEPS), "--train.log_every", "1", "--train.val_every", "0",
                         "--train.ckpt_every", "3", "--train.keep_checkpoints", "2", "--train.output_dir", str(out_dir),
                         *extra]
-    env = dict(os.environ, MS_COMPILER_CACHE_ENABLE="1", MS_COMPILER_CACHE_PATH=str(cache_dir))
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "midas_train.py"), *args], cwd=ROOT, env=env,
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "midas_train.py"), *args], cwd=ROOT,
                             capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stderr
@@ -41,12 +41,11 @@ def test_stopped_and_resumed_run_equals_uninterrupted_run(tmp_path):
     data = tmp_path / "data"
     write_synthetic_dataset(str(data), 10, rows=64, cols=80, seed=1)
     dataset = f"{{format: redweb, path: {data}}}"
-    cache = tmp_path / "compile_cache"
 
-    run_training(tmp_path / "full", dataset, cache_dir=cache)
-    run_training(tmp_path / "split", dataset, "--train.stop_after_steps", "5", cache_dir=cache)
+    run_training(tmp_path / "full", dataset)
+    run_training(tmp_path / "split", dataset, "--train.stop_after_steps", "5")
     assert sorted(os.listdir(tmp_path / "split")).count(f"train_state-step{5:08d}.ckpt") == 1
-    log = run_training(tmp_path / "split", dataset, "--train.resume", "true", cache_dir=cache)
+    log = run_training(tmp_path / "split", dataset, "--train.resume", "true")
     assert "resumed from" in log and "step 6/8" in log and "step 5/8" not in log
 
     full, split = final_state(tmp_path / "full"), final_state(tmp_path / "split")

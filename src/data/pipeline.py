@@ -40,6 +40,18 @@ class DatasetSplits(NamedTuple):
     val_indices: List[int]
 
 
+def check_supervision(reader, name):
+    """Raise DatasetError unless some sample of ``reader`` has a valid pixel with non-zero disparity: a dataset
+    whose every depth map is all zero, NaN or constant trains nothing (loss 0). Stops at the first good
+    sample, so a usable dataset costs one read."""
+    for index in range(len(reader)):
+        sample = reader[index]
+        if sample.mask.any() and sample.disparity.max() > 0:
+            return
+    raise DatasetError(f"dataset {name} ({reader.root}): none of its {len(reader)} depth maps has a valid, "
+                       "non-constant pixel (all zero, NaN or constant): nothing to train on")
+
+
 def load_datasets(dataset_cfgs, val_fraction=0.0):
     """Build the readers of every ``train_datasets`` entry and split them.
 
@@ -50,6 +62,7 @@ def load_datasets(dataset_cfgs, val_fraction=0.0):
     for cfg in dataset_cfgs:
         settings = dataset_settings(cfg)
         reader = make_reader(settings)
+        check_supervision(reader, settings["name"])
         if settings["val_path"]:
             val_reader = make_reader(settings, root=settings["val_path"])
             train, val = list(range(len(reader))), list(range(len(val_reader)))
