@@ -16,6 +16,8 @@ import re
 
 import yaml
 
+from src.models import MODEL_TYPES
+
 DEFAULT_CONFIG_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config.yaml")
 MAX_CONFIG_BYTES = 1 << 20
 MAX_CONFIG_VALUES = 100_000
@@ -225,7 +227,6 @@ def build_parser(defaults, tool, description=None):
             dotted = f"{section}.{key}"
             _add_flag(parser, [f"--{key}"], dotted, default, descriptions.get(dotted, ""))
             _add_flag(parser, [f"--{dotted}"], dotted, default, "", hidden=True)
-    from src.models import MODEL_TYPES  # pylint: disable=import-outside-toplevel  (keeps config import-light)
     for model_type in MODEL_TYPES:
         for key, default in defaults.get(model_type, {}).items():
             _add_flag(parser, [f"--{model_type}.{key}"], f"{model_type}.{key}", default, "", hidden=True)

@@ -261,9 +261,9 @@ def test_midas_run_serves_exports_like_the_checkpoint(model_type, tiny_config_pa
     sources = {"ckpt": tiny_ckpts[model_type]}
     sources.update({fmt: tiny_exports[model_type, fmt] for fmt in FORMATS})
     depths = {}
-    for label, weights in sources.items():
+    for label, weights in sources.items():  # no --model_type: the checkpoint's keys / the sidecar tell
         out = str(tmp_path / label)
-        argv = ["--config", tiny_config_path, "--model_type", model_type, "--input_path", str(tmp_path / "images"),
+        argv = ["--config", tiny_config_path, "--input_path", str(tmp_path / "images"),
                 "--output_path", out, "--model_weights", weights]
         assert midas_run.main(argv) == 0
         depths[label] = {stem: read_pfm(os.path.join(out, stem + ".pfm"))[0] for stem in stems}
@@ -289,6 +289,11 @@ def test_midas_run_refuses_unusable_exports(tiny_config_path, tiny_exports, tmp_
         json.dump(dict(record, batch_size=2), handle)
     assert midas_run.main(base + ["--model_weights", batched]) == 2
     assert "export with --batch_size 1" in capsys.readouterr().err
+    assert midas_run.main(base + ["--model_weights", tiny_exports["midas_v21", "ONNX"], "--model_type",
+                                  "midas_v21_small"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error == ("error: midas_v21_tiny.onnx holds midas_v21 weights, not midas_v21_small: use --model_type "
+                     "midas_v21 or omit it")
 
 
 @pytest.mark.fullsize

@@ -91,3 +91,12 @@ def test_model_facts_live_only_in_the_cards():
     offenders = [path for path in python_files("src") if not path.endswith(os.path.join("models", "cards.py"))
                  and facts.search(open(path, encoding="utf-8").read())]
     assert not offenders, offenders
+
+
+def test_no_code_enables_mindspore_compile_cache():
+    """MindSpore's persistent compile cache returned wrong depth for a second input shape: nothing here may
+    switch it on (no test proves it correct)."""
+    offenders = [path for folder in ("src", "tests", "benchmarks", "scripts", "demo", "reference")
+                 for path in python_files(folder) if not path.endswith("test_structure.py")
+                 and "MS_COMPILER_CACHE_ENABLE" in open(path, encoding="utf-8").read()]
+    assert not offenders, offenders

@@ -16,6 +16,7 @@ from src.training.init_weights import initialise
 from src.training.losses import build_loss_from_config
 from src.training.optim import build_optimizer
 from src.training.step import build_train_step, freeze_batch_norm
+from src.weights.detect import resolve_model_type
 
 LOGGER = logging.getLogger(__name__)
 AMP_LEVELS = ("O0", "O1", "O2", "O3")
@@ -96,7 +97,6 @@ def _model_type(config):
     if config.model_type:
         return get_card(config.model_type).name
     if config.weights:
-        from src.weights.detect import resolve_model_type  # pylint: disable=import-outside-toplevel
         return resolve_model_type(config.weights)
     raise ValueError("--model_type is required to train from scratch (or pass --weights to fine-tune)")
 
