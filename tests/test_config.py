@@ -130,3 +130,13 @@ def test_config_errors_are_exit_2_with_one_error_line(tmp_path, tool):
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and str(path) in errors[0] and "Traceback" not in result.stderr
+
+
+def test_model_sections_hold_exactly_each_cards_architecture_keys():
+    from src.models import CARDS  # pylint: disable=import-outside-toplevel
+    config = load_config([])
+    for name, card in CARDS.items():
+        assert set(config[name]) == set(card.architecture_keys()), name
+        for key, default in card.architecture_keys().items():
+            value = config[name][key]
+            assert (list(default) if isinstance(default, tuple) else default) == value, (name, key)

@@ -302,7 +302,7 @@ def test_midas_run_refuses_unusable_exports(tiny_config_path, tiny_exports, tmp_
 @pytest.mark.slow
 def test_fullsize_export_reproduces_checkpoint(model_type, file_format, tmp_path):
     config = load_config([])
-    size = get_card(model_type).input_side
+    size = get_card(model_type).input_size[0]
     net = create_model(model_type, config)
     ckpt = str(tmp_path / "full.ckpt")
     save_weights(randomize_weights(net, 11), ckpt)

@@ -1,6 +1,8 @@
 """The README's model and weights tables are the model cards' facts (no model fact written twice by hand)."""
 import os
 
+import pytest
+
 from src.models import CARDS
 from tests.helpers import ROOT
 
@@ -13,7 +15,8 @@ def readme_lines():
 def test_model_table_rows_come_from_the_cards():
     lines = readme_lines()
     for card in CARDS.values():
-        row = (f"| `{card.name}` | {card.network} | {card.encoder} | {card.input_side} | {card.resize_method} | "
+        height, width = card.input_size
+        row = (f"| `{card.name}` | {card.network} | {card.encoder} | {height}x{width} | {card.resize_method} | "
                f"{card.parameters:,} | {card.output.kind.replace('_', ' ')} | {card.licence} |")
         assert row in lines, row
 
@@ -28,6 +31,7 @@ def test_weights_table_rows_come_from_the_cards():
             assert row in lines, row
 
 
+@pytest.mark.slow
 def test_parameter_counts_of_the_cards_are_the_networks():
     from src.models import create_model  # pylint: disable=import-outside-toplevel
     for card in CARDS.values():

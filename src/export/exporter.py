@@ -46,9 +46,9 @@ class ExportVerificationError(RunFailed):
 def resolve_size(config, model_type):
     """(height, width) of the export, checked before anything is built (ValueError: one line)."""
     export = config.export
-    side = config.input_size or get_card(model_type).input_side
-    height = side if export.height is None else export.height
-    width = side if export.width is None else export.width
+    native = get_card(model_type).preprocessing(config.input_size)
+    height = native.net_h if export.height is None else export.height
+    width = native.net_w if export.width is None else export.width
     check_input_size(height, width)
     if height * width * export.batch_size > export.max_pixels:
         raise ValueError(f"--height {height} --width {width} --batch_size {export.batch_size} is "

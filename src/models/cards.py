@@ -12,10 +12,12 @@ import dataclasses
 import inspect
 from typing import Callable, Tuple
 
+from src.models.dpt import dpt_hybrid, dpt_large
 from src.models.midas_net import midas_v21, midas_v21_small
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+HALF = (0.5, 0.5, 0.5)  # DPT's NormalizeImage: RGB in [0, 1] -> [-1, 1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,11 +49,15 @@ class DepthOutput:
     """What the network's output map means.
 
     kind "relative_inverse_depth": affine-invariant inverse depth (larger = nearer), unitless.
-    kind "metric_depth": depth in metres (the network applies ``scale``, ``shift`` and the inversion).
+    kind "metric_depth": depth in metres; the network computes ``1 / max(scale * x + shift, 1e-8)`` from its
+    inverse-depth map x (isl-org/DPT), with the card's ``builder_options`` scale and shift.
     """
 
     kind: str = "relative_inverse_depth"
     description: str = "relative inverse depth (larger = nearer; unknown scale and shift)"
+
+
+METRIC_DEPTH = DepthOutput("metric_depth", "metric depth in metres")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,15 +74,18 @@ class ReleasedWeights:
 class ModelCard:
     """A model type: builder, official pre/post-processing facts, released weights and provenance.
 
+    ``input_size`` is the official run script's network size (height, width); ``builder_options`` are fixed
+    builder arguments that are not architecture keys (e.g. a metric head's scale and shift).
     ``signature_key`` is a parameter name (the same in the official ``.pt`` and our ``.ckpt``) that only
-    this model family has; ``imagenet_renames`` maps ImageNet classifier key prefixes onto the encoder.
+    this model family has; ``imagenet_renames`` maps the key prefixes of the ImageNet classifier the encoder
+    starts from onto the parameters under ``imagenet_prefix``; ``imagenet_dropped`` are its unused keys.
     """
 
     name: str
     builder: Callable
     network: str
     encoder: str
-    input_side: int
+    input_size: Tuple[int, int]
     resize_method: str
     weights: Tuple[ReleasedWeights, ...]
     parameters: int
@@ -85,6 +94,8 @@ class ModelCard:
     imagenet_renames: Tuple[Tuple[str, str], ...]
     imagenet_dropped: Tuple[str, ...]
     imagenet_source: str
+    imagenet_prefix: str = "pretrained."
+    builder_options: Tuple[Tuple[str, object], ...] = ()
     keep_aspect_ratio: bool = True
     mean: Tuple[float, float, float] = IMAGENET_MEAN
     std: Tuple[float, float, float] = IMAGENET_STD
@@ -92,13 +103,15 @@ class ModelCard:
     paper: str = "Ranftl et al., Towards Robust Monocular Depth Estimation, TPAMI 2022 (MiDaS v2.1)"
 
     def preprocessing(self, input_side=None):
-        """The official preprocessing, optionally at another network side (pixels)."""
-        side = input_side or self.input_side
-        return Preprocessing(side, side, self.resize_method, self.keep_aspect_ratio, self.mean, self.std)
+        """The official preprocessing, optionally fitted to a square network side (pixels) instead."""
+        height, width = (input_side, input_side) if input_side else self.input_size
+        return Preprocessing(height, width, self.resize_method, self.keep_aspect_ratio, self.mean, self.std)
 
     def architecture_keys(self):
         """{key: official default} of the builder's architecture arguments."""
-        return {name: param.default for name, param in inspect.signature(self.builder).parameters.items()}
+        fixed = dict(self.builder_options)
+        return {name: param.default for name, param in inspect.signature(self.builder).parameters.items()
+                if name not in fixed}
 
     def build(self, **arch):
         """The network with the official architecture, some keys overridden (unknown keys: ValueError)."""
@@ -107,7 +120,7 @@ class ModelCard:
         if unknown:
             raise ValueError(f"{self.name}: unknown architecture key(s) {', '.join(unknown)}; "
                              f"valid keys: {', '.join(valid)}")
-        return self.builder(**arch)
+        return self.builder(**arch, **dict(self.builder_options))
 
     def released_file(self, path):
         """The :class:`ReleasedWeights` whose file name (or another name) is ``path``'s base name, or None."""
@@ -119,12 +132,32 @@ class ModelCard:
 
 
 _V21_URL = "https://github.com/isl-org/MiDaS/releases/download/v2_1/"
+_V3_URL = "https://github.com/isl-org/MiDaS/releases/download/v3/"
+_DPT_URL = "https://github.com/intel-isl/DPT/releases/download/1_0/"
 _MIDAS_LICENCE = "MIT (isl-org/MiDaS)"
+_DPT_PAPER = "Ranftl, Bochkovskiy, Koltun, Vision Transformers for Dense Prediction, ICCV 2021 (DPT)"
+_HYBRID_KEY = "pretrained.model.patch_embed.backbone.stem.conv.weight"
+_HYBRID_IMAGENET = "timm vit_base_resnet50_384 (patch_embed.backbone.*, blocks.*, norm, head)"
+
+
+RELATIVE_DPT = (("scale", 1.0), ("shift", 0.0), ("invert", False))
+
+
+def _dpt_hybrid_card(name, weights, input_size, output=DepthOutput(), builder_options=RELATIVE_DPT,
+                     licence=_MIDAS_LICENCE):
+    """A card of the DPT-Hybrid family (the relative model and isl-org/DPT's metric fine-tunes)."""
+    return ModelCard(
+        name=name, builder=dpt_hybrid, network="DPT", encoder="ViT-B/16 on ResNet-50 (BiT)", input_size=input_size,
+        resize_method="minimal", weights=weights, parameters=123_146_985, licence=licence, signature_key=_HYBRID_KEY,
+        imagenet_renames=(("", ""),), imagenet_dropped=(), imagenet_source=_HYBRID_IMAGENET,
+        imagenet_prefix="pretrained.model.", builder_options=builder_options, mean=HALF, std=HALF, output=output,
+        paper=_DPT_PAPER)
+
 
 CARDS = {card.name: card for card in (
     ModelCard(
         name="midas_v21", builder=midas_v21, network="MidasNet", encoder="ResNeXt-101 32x8d (WSL)",
-        input_side=384, resize_method="upper_bound",
+        input_size=(384, 384), resize_method="upper_bound",
         weights=(ReleasedWeights("midas_v21-f6b98070.pt", "f6b98070", _V21_URL + "model-f6b98070.pt",
                                  ("model-f6b98070.pt", "midas_v21_384.pt")),),
         parameters=105_362_945, licence=_MIDAS_LICENCE, signature_key="pretrained.layer1.4.0.conv1.weight",
@@ -133,7 +166,7 @@ CARDS = {card.name: card for card in (
         imagenet_dropped=("fc.",), imagenet_source="torchvision ResNeXt (e.g. WSL ResNeXt101-32x8d)"),
     ModelCard(
         name="midas_v21_small", builder=midas_v21_small, network="MidasNet_small", encoder="EfficientNet-Lite3",
-        input_side=256, resize_method="upper_bound",
+        input_size=(256, 256), resize_method="upper_bound",
         weights=(ReleasedWeights("midas_v21_small-70d6b9c8.pt", "70d6b9c8", _V21_URL + "model-small-70d6b9c8.pt",
                                  ("model-small-70d6b9c8.pt", "midas_v21_small_256.pt")),),
         parameters=21_320_545, licence=_MIDAS_LICENCE, signature_key="pretrained.layer1.3.0.conv_dw.weight",
@@ -142,6 +175,28 @@ CARDS = {card.name: card for card in (
                           ("blocks.4.", "layer3.1."), ("blocks.5.", "layer4.0."), ("blocks.6.", "layer4.1.")),
         imagenet_dropped=("conv_head.", "bn2.", "classifier."),
         imagenet_source="gen-efficientnet tf_efficientnet_lite3"),
+    ModelCard(
+        name="dpt_large", builder=dpt_large, network="DPT", encoder="ViT-L/16", input_size=(384, 384),
+        resize_method="minimal",
+        weights=(ReleasedWeights("dpt_large-midas-2f21e586.pt", "2f21e586", _V3_URL + "dpt_large-midas-2f21e586.pt",
+                                 ("dpt_large_384.pt",)),),
+        parameters=344_055_465, licence=_MIDAS_LICENCE, signature_key="pretrained.model.patch_embed.proj.weight",
+        imagenet_renames=(("", ""),), imagenet_dropped=(), imagenet_prefix="pretrained.model.",
+        imagenet_source="timm vit_large_patch16_384 (patch_embed, blocks.*, norm, head)", mean=HALF, std=HALF,
+        paper=_DPT_PAPER),
+    _dpt_hybrid_card("dpt_hybrid", (ReleasedWeights("dpt_hybrid-midas-501f0c75.pt", "501f0c75",
+                                                    _V3_URL + "dpt_hybrid-midas-501f0c75.pt", ("dpt_hybrid_384.pt",)),),
+                     (384, 384)),
+    _dpt_hybrid_card("dpt_hybrid_kitti", (ReleasedWeights("dpt_hybrid_kitti-cb926ef4.pt", "cb926ef4",
+                                                          _DPT_URL + "dpt_hybrid_kitti-cb926ef4.pt"),),
+                     (352, 1216), METRIC_DEPTH, (("scale", 0.00006016), ("shift", 0.00579), ("invert", True)),
+                     "MIT (isl-org/DPT)"),
+    _dpt_hybrid_card("dpt_hybrid_nyu", (ReleasedWeights("dpt_hybrid_nyu-2ce69ec7.pt", "2ce69ec7",
+                                                        _DPT_URL + "dpt_hybrid_nyu-2ce69ec7.pt"),
+                                        ReleasedWeights("dpt_hybrid_nyu_new-217f207d.pt", "217f207d",
+                                                        _DPT_URL + "dpt_hybrid_nyu_new-217f207d.pt")),
+                     (480, 640), METRIC_DEPTH, (("scale", 0.000305), ("shift", 0.1378), ("invert", True)),
+                     "MIT (isl-org/DPT)"),
 )}
 MODEL_TYPES = tuple(CARDS)
 

@@ -9,7 +9,6 @@ import logging
 import mindspore as ms
 
 from src.models import get_card
-from src.training.optim import ENCODER_PREFIX
 from src.weights.checkpoint import WeightsError, check_strict, load_weights, network_shapes, read_torch_state_dict
 from src.weights.names import torch_names
 
@@ -25,7 +24,7 @@ def imagenet_to_encoder(torch_state, model_type, source):
             continue
         for old, new in card.imagenet_renames:
             if key.startswith(old):
-                renamed[ENCODER_PREFIX + new + key[len(old):]] = value
+                renamed[card.imagenet_prefix + new + key[len(old):]] = value
                 break
         else:
             raise WeightsError(f"{source}: unexpected key '{key}' for a {model_type} ImageNet encoder "
@@ -35,13 +34,14 @@ def imagenet_to_encoder(torch_state, model_type, source):
 
 def load_imagenet_encoder(net, path, model_type):
     """Initialise ``net.pretrained`` from a torchvision-format ImageNet ``.pth``; the decoder keeps its init."""
-    shapes = {name: shape for name, shape in network_shapes(net).items() if name.startswith(ENCODER_PREFIX)}
+    prefix = get_card(model_type).imagenet_prefix
+    shapes = {name: shape for name, shape in network_shapes(net).items() if name.startswith(prefix)}
     names = torch_names(net)
     state = imagenet_to_encoder(read_torch_state_dict(path), model_type, path)
     check_strict(state, {names[name]: shape for name, shape in shapes.items()}, path)
     params = {name: ms.Parameter(ms.Tensor(state[names[name]], ms.float32), name=name) for name in shapes}
     not_loaded, _ = ms.load_param_into_net(net, params)
-    missing = [name for name in not_loaded if name.startswith(ENCODER_PREFIX)]
+    missing = [name for name in not_loaded if name.startswith(prefix)]
     if missing:
         raise WeightsError(f"{path}: encoder parameters not loaded: {', '.join(missing[:5])}")
     LOGGER.info("encoder initialised from ImageNet weights %s (%d tensors)", path, len(params))
