@@ -1,5 +1,7 @@
-"""Independent re-statement of the official MiDaS v2.1 inference pipeline (``run.py``, ``utils.py``,
+"""Independent re-statement of the official MiDaS v2.1 and v3.0 inference pipelines (``run.py``, ``utils.py``,
 ``midas/transforms.py``) around a PyTorch model, for parity tests (test-only; never imports ``src``).
+v3.0's ``run.py`` uses for the DPT models Resize(384, 384, "minimal") and NormalizeImage(0.5, 0.5); for the
+v2.1 models Resize(size, size, "upper_bound") and the ImageNet statistics.
 
 Fidelity notes: fp32 on CPU, no JIT/fp16 (``--optimize`` off); files are processed in sorted order (the
 official ``glob`` order is unspecified) and sub-folders are skipped; an unreadable image raises
@@ -19,9 +21,15 @@ import torch.nn.functional as F
 
 LOGGER = logging.getLogger(__name__)
 
-NET_SIZE = {"midas_v21": 384, "midas_v21_small": 256}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# model type -> (net_w, net_h, resize_method, mean, std) of the official run.py
+RUN_SETTINGS = {
+    "midas_v21": (384, 384, "upper_bound", IMAGENET_MEAN, IMAGENET_STD),
+    "midas_v21_small": (256, 256, "upper_bound", IMAGENET_MEAN, IMAGENET_STD),
+    "dpt_large": (384, 384, "minimal", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    "dpt_hybrid": (384, 384, "minimal", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+}
 
 
 def read_image(path):
@@ -114,15 +122,15 @@ class PrepareForNet:
         return sample
 
 
-def make_transform(net_w, net_h):
-    """The run.py chain Resize(upper_bound, x32, keep aspect, INTER_CUBIC) -> Normalize -> PrepareForNet.
+def make_transform(net_w, net_h, resize_method="upper_bound", mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """The run.py chain Resize(resize_method, x32, keep aspect, INTER_CUBIC) -> Normalize -> PrepareForNet.
 
     Returns a function RGB float64 [H, W, 3] -> float32 [3, h, w].
     """
     steps = [
         Resize(net_w, net_h, resize_target=None, keep_aspect_ratio=True, ensure_multiple_of=32,
-               resize_method="upper_bound", image_interpolation_method=cv2.INTER_CUBIC),
-        NormalizeImage(mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD)),
+               resize_method=resize_method, image_interpolation_method=cv2.INTER_CUBIC),
+        NormalizeImage(mean=list(mean), std=list(std)),
         PrepareForNet(),
     ]
 
@@ -134,9 +142,9 @@ def make_transform(net_w, net_h):
     return transform
 
 
-def predict(model, rgb, net_w, net_h):
+def predict(model, rgb, net_w, net_h, resize_method="upper_bound", mean=IMAGENET_MEAN, std=IMAGENET_STD):
     """Official forward + bicubic (align_corners=False) upsampling: RGB float64 [H, W, 3] -> float32 [H, W]."""
-    net_input = make_transform(net_w, net_h)(rgb)
+    net_input = make_transform(net_w, net_h, resize_method, mean, std)(rgb)
     model.eval()
     with torch.no_grad():
         prediction = model(torch.from_numpy(net_input).unsqueeze(0))
@@ -186,16 +194,15 @@ def run_folder(model, model_type, input_dir, output_dir):
 
     Returns the list of written paths without extension.
     """
-    if model_type not in NET_SIZE:
-        raise ValueError("unknown model_type %r; expected one of %s" % (model_type, ", ".join(NET_SIZE)))
-    net_size = NET_SIZE[model_type]
+    if model_type not in RUN_SETTINGS:
+        raise ValueError("unknown model_type %r; expected one of %s" % (model_type, ", ".join(RUN_SETTINGS)))
     names = [p for p in sorted(glob.glob(os.path.join(input_dir, "*"))) if os.path.isfile(p)]
     os.makedirs(output_dir, exist_ok=True)
     written = []
     for index, name in enumerate(names, start=1):
         LOGGER.info("processing %s (%d/%d)", name, index, len(names))
         rgb = read_image(name)
-        depth = predict(model, rgb, net_size, net_size)
+        depth = predict(model, rgb, *RUN_SETTINGS[model_type])
         stem = os.path.join(output_dir, os.path.splitext(os.path.basename(name))[0])
         write_depth(stem, depth, bits=2)
         written.append(stem)

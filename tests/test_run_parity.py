@@ -14,13 +14,15 @@ import midas_run
 from src.config import load_config, save_config
 from src.fileio.images import read_pfm
 from src.weights import convert as pth2ckpt
-from tests.helpers import TINY_ARCH, tiny_config
+from tests.helpers import TINY_ARCH
 
 torch = pytest.importorskip("torch")
 skimage_data = pytest.importorskip("skimage.data")
 from reference.midas_torch import build_reference  # noqa: E402  pylint: disable=wrong-import-position
 from reference.random_weights import randomize_  # noqa: E402  pylint: disable=wrong-import-position
 from reference.run_torch import run_folder  # noqa: E402  pylint: disable=wrong-import-position
+from reference.dpt_paired import DPT_TINY_ARCH, TORCH_BUILDERS  # noqa: E402  pylint: disable=wrong-import-position
+from reference.dpt_random_weights import randomize_dpt_  # noqa: E402  pylint: disable=wrong-import-position
 
 TOLERANCE = 1e-4  # of the reference output's range
 
@@ -42,18 +44,27 @@ def write_photos(folder, names):
         cv2.imwrite(str(folder / name), image if image.ndim == 2 else image[..., ::-1])
 
 
-def check_parity(tmp_path, model_type, arch, photo_names):
+def v21_reference(model_type, arch):
+    return randomize_(build_reference(model_type, **arch), 7)
+
+
+def dpt_reference(model_type, arch):
+    return randomize_dpt_(TORCH_BUILDERS[model_type](**arch), 7)
+
+
+def check_parity(tmp_path, model_type, arch, photo_names, make_reference=v21_reference):
     inputs = tmp_path / "in"
     write_photos(inputs, photo_names)
-    reference = build_reference(model_type, **arch)
-    randomize_(reference, 7)
+    reference = make_reference(model_type, arch)
     reference.eval()
     pth = str(tmp_path / "official.pt")
     torch.save(reference.state_dict(), pth)
     run_folder(reference, model_type, str(inputs), str(tmp_path / "reference"))
 
     config_path = str(tmp_path / "config.yaml")
-    save_config(tiny_config() if arch else load_config([]), config_path)
+    config = load_config([])
+    config[model_type].update(arch)
+    save_config(config, config_path)
     ckpt = str(tmp_path / "converted.ckpt")
     assert pth2ckpt.main(["--pth", pth, "--ckpt", ckpt, "--model_type", model_type, "--config", config_path]) == 0
     for weights, out in ((pth, "from_pt"), (ckpt, "from_ckpt")):
@@ -86,3 +97,10 @@ def test_tiny_networks_on_photos(tmp_path, model_type):
 ])
 def test_full_size_networks_on_photos(tmp_path, model_type, photos):
     check_parity(tmp_path, model_type, {}, photos)
+
+
+@pytest.mark.parametrize("model_type", ["dpt_large", "dpt_hybrid"])
+def test_tiny_dpt_on_photos(tmp_path, model_type):
+    """v3.0 run.py: "minimal" resize at 384 (the 400x600 photo becomes 384x576), mean/std 0.5, bicubic output."""
+    arch = {key: list(value) if isinstance(value, tuple) else value for key, value in DPT_TINY_ARCH[model_type].items()}
+    check_parity(tmp_path, model_type, arch, ALL_PHOTOS, dpt_reference)
