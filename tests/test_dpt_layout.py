@@ -9,7 +9,7 @@ from src.models import CARDS, create_model
 from src.models.dpt import dpt_hybrid, dpt_large
 from src.weights.checkpoint import WeightsError, convert_state_dict, network_shapes
 from src.weights.names import torch_names
-from tests.helpers import official_keys
+from tests.helpers import TINY_ARCH, official_keys
 
 torch = pytest.importorskip("torch")
 
@@ -90,3 +90,15 @@ def test_metric_cards_carry_the_released_constants():
 def test_export_mode_refuses_sizes_off_the_32_grid():
     with pytest.raises(ValueError, match="multiple of 32"):
         dpt_large(**DPT_TINY_ARCH["dpt_large"]).use_export_upsampling(64, 80)
+
+
+def test_each_family_signature_key_is_its_own():
+    """The key that identifies a weights file's model family is in that family's networks and no other's."""
+    nets = {name: create_model(name, {name: arch}) for name, arch in
+            (("dpt_large", DPT_TINY_ARCH["dpt_large"]), ("dpt_hybrid", DPT_TINY_ARCH["dpt_hybrid"]),
+             ("midas_v21", TINY_ARCH["midas_v21"]), ("midas_v21_small", TINY_ARCH["midas_v21_small"]))}
+    names = {model_type: set(network_shapes(net)) for model_type, net in nets.items()}
+    for card in CARDS.values():
+        family = "dpt_hybrid" if card.name.startswith("dpt_hybrid") else card.name
+        holders = sorted(model_type for model_type, keys in names.items() if card.signature_key in keys)
+        assert holders == [family], (card.name, holders)

@@ -193,7 +193,7 @@ def test_failed_verification_exits_1_without_sidecar(tiny_config_path, tiny_ckpt
     name = str(tmp_path / "failing")
     with open(sidecar_path(name + ".onnx"), "w", encoding="utf-8") as stale:
         stale.write("{}")
-    monkeypatch.setattr(exporter, "range_relative_error", lambda *_: 1.0)
+    monkeypatch.setattr(exporter, "relative_error", lambda *_: 1.0)
     argv = export_argv(tiny_config_path, "midas_v21_small", tiny_ckpts["midas_v21_small"], "ONNX", name, 64, 64)
     assert midas_export.main(argv) == 1
     assert "exported graph differs from the checkpoint" in capsys.readouterr().err

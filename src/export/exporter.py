@@ -28,7 +28,7 @@ from src.export.sidecar import (
     sidecar_preprocessing,
     write_sidecar,
 )
-from src.fileio.atomic import FILE_MODE
+from src.fileio.atomic import FILE_MODE, atomic_write
 from src.fileio.paths import check_output_file
 from src.inference.predictor import open_weights
 from src.inference.transforms import prepare_input
@@ -85,34 +85,53 @@ def verification_inputs(batch_size, height, width, record):
     return {"random": random_input, "coffee": np.repeat(coffee, batch_size, axis=0)}
 
 
-def range_relative_error(output, reference):
-    """max |output - reference| / (max - min of reference) (the plain max difference for a constant reference)."""
+def relative_error(output, reference, metric=False):
+    """max |output - reference| over the reference's range (relative outputs: only their range is meaningful)
+    or, for metric depth, over its largest value; the plain max difference for a zero denominator."""
     output, reference = np.asarray(output, np.float64), np.asarray(reference, np.float64)
     if output.shape != reference.shape:
         raise ExportVerificationError(f"exported output shape {output.shape} != checkpoint's {reference.shape}")
-    spread = reference.max() - reference.min()
+    scale = np.abs(reference).max() if metric else reference.max() - reference.min()
     difference = np.abs(output - reference).max()
-    return float(difference / spread) if spread > 0 else float(difference)
+    return float(difference / scale) if scale > 0 else float(difference)
 
 
-def verify_export(path, inputs, references, tolerance):
+def verify_export(path, inputs, references, tolerance, metric=False):
     """Reload ``path`` (.mindir/.onnx) and compare its outputs with the checkpoint's.
 
     Returns:
-        {input name: error relative to the output range}. Raises ExportVerificationError above ``tolerance``.
+        {input name: :func:`relative_error`}. Raises ExportVerificationError above ``tolerance``.
     """
     runner = open_graph(path)
+    unit = "of the largest depth" if metric else "of the output range"
     errors = {}
     for name, batch in inputs.items():
-        errors[name] = range_relative_error(runner(batch), references[name])
-        LOGGER.info("%s: max error on the %s input: %.3g of the output range", path, name, errors[name])
+        errors[name] = relative_error(runner(batch), references[name], metric)
+        LOGGER.info("%s: max error on the %s input: %.3g %s", path, name, errors[name], unit)
     worst = max(errors, key=errors.get)
     if errors[worst] > tolerance:
         raise ExportVerificationError(f"{path}: exported graph differs from the checkpoint (max error "
-                                      f"{errors[worst]:.3g} of the output range on the {worst} input > "
-                                      f"--tolerance {tolerance:g}); the file is kept for inspection but has "
-                                      "no sidecar")
+                                      f"{errors[worst]:.3g} {unit} on the {worst} input > --tolerance "
+                                      f"{tolerance:g}); the file is kept for inspection but has no sidecar")
     return errors
+
+
+def repair_onnx(path):
+    """Fix what MindSpore's ONNX exporter writes against the ONNX spec: ``ConvTranspose.output_shape`` must
+    hold the spatial size only (MindSpore writes N, C, H, W, which onnxruntime refuses)."""
+    import onnx  # pylint: disable=import-outside-toplevel  (only ONNX exports need it)
+    model = onnx.load(path)
+    changed = False
+    for node in model.graph.node:
+        for attribute in node.attribute:
+            if node.op_type == "ConvTranspose" and attribute.name == "output_shape" and len(attribute.ints) == 4:
+                spatial = list(attribute.ints[2:])
+                del attribute.ints[:]
+                attribute.ints.extend(spatial)
+                changed = True
+    if changed:
+        with atomic_write(path, "wb") as handle:
+            handle.write(model.SerializeToString())
 
 
 def export_network(net, file_format, input_shape, path):
@@ -129,6 +148,8 @@ def export_network(net, file_format, input_shape, path):
     try:
         staged = os.path.join(staging, os.path.basename(path))
         ms.export(net, ms.Tensor(np.zeros(input_shape, np.float32)), file_name=staged, file_format=file_format)
+        if file_format == "ONNX":
+            repair_onnx(staged)
         os.chmod(staged, FILE_MODE)
         os.replace(staged, path)
     finally:
@@ -155,7 +176,8 @@ def export_model(config):
         os.remove(sidecar_path(path))
     export_network(net, export.file_format, (export.batch_size, 3, height, width), path)
     if checkable:
-        record["verification"] = dict(verify_export(path, inputs, references, export.tolerance),
+        metric = get_card(model_type).output.kind == "metric_depth"
+        record["verification"] = dict(verify_export(path, inputs, references, export.tolerance, metric),
                                       tolerance=export.tolerance)
     else:
         LOGGER.warning("%s: AIR cannot be reloaded by MindSpore; check it on the device after ATC conversion", path)

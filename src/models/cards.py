@@ -180,7 +180,7 @@ CARDS = {card.name: card for card in (
         resize_method="minimal",
         weights=(ReleasedWeights("dpt_large-midas-2f21e586.pt", "2f21e586", _V3_URL + "dpt_large-midas-2f21e586.pt",
                                  ("dpt_large_384.pt",)),),
-        parameters=344_055_465, licence=_MIDAS_LICENCE, signature_key="pretrained.model.patch_embed.proj.weight",
+        parameters=344_055_465, licence=_MIDAS_LICENCE, signature_key="pretrained.act_postprocess1.0.project.0.weight",
         imagenet_renames=(("", ""),), imagenet_dropped=(), imagenet_prefix="pretrained.model.",
         imagenet_source="timm vit_large_patch16_384 (patch_embed, blocks.*, norm, head)", mean=HALF, std=HALF,
         paper=_DPT_PAPER),
