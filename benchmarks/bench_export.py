@@ -20,19 +20,19 @@ sys.path.insert(0, ROOT)
 
 import src  # noqa: E402,F401  (pins oneDNN before MindSpore runs)
 from benchmarks.timing import median_latency_ms  # noqa: E402
-from midas_export import export_network  # noqa: E402
 from src.config import DEFAULT_CONFIG_PATH, load_config  # noqa: E402
 from src.device import set_context  # noqa: E402
 from src.export.runners import open_graph  # noqa: E402
 from src.inference.predictor import network_forward  # noqa: E402
-from src.models import MODEL_BUILDERS, create_model  # noqa: E402
+from src.export.exporter import export_network  # noqa: E402
+from src.models import MODEL_TYPES, create_model, get_card  # noqa: E402
 
 LOGGER = logging.getLogger("bench_export")
 
 
 def bench_model(model_type, config, folder, repeats, warmup):
     """{runtime: median ms} for the checkpoint network and its MINDIR and ONNX exports."""
-    size = config[model_type].input_size
+    size = get_card(model_type).input_size[0]
     batch = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
     net = create_model(model_type, config)
     latencies = {"checkpoint": median_latency_ms(network_forward(net), batch, repeats, warmup)}
@@ -60,13 +60,13 @@ def format_table(rows):
 def main(argv=None):
     """Entry point: run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0], allow_abbrev=False)
-    parser.add_argument("--model_types", nargs="+", choices=sorted(MODEL_BUILDERS), default=list(MODEL_BUILDERS))
+    parser.add_argument("--model_types", nargs="+", choices=MODEL_TYPES, default=["midas_v21", "midas_v21_small"])
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per runtime (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs first (compilation, caches)")
-    parser.add_argument("--config", default=DEFAULT_CONFIG_PATH, help="YAML with the architecture settings")
+    parser.add_argument("--config", default=DEFAULT_CONFIG_PATH, help="YAML merged over config.yaml (architecture settings)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    config = load_config(["--config", args.config])
+    config = load_config(["--config", args.config], "export")
     set_context("CPU", 0, pynative=False)
     rows = []
     with tempfile.TemporaryDirectory() as folder:

@@ -21,10 +21,10 @@ import torch  # noqa: E402
 from benchmarks.timing import median_latency_ms  # noqa: E402
 from src.device import set_context  # noqa: E402
 from src.inference.predictor import network_forward  # noqa: E402
-from src.models import MODEL_BUILDERS  # noqa: E402
+from src.models import get_card  # noqa: E402
 from reference.paired import paired_networks  # noqa: E402
 
-NATIVE_SIZE = {"midas_v21": 384, "midas_v21_small": 256}
+V21_TYPES = ("midas_v21", "midas_v21_small")  # the paired PyTorch reference covers these
 LOGGER = logging.getLogger("bench_infer")
 
 
@@ -38,7 +38,7 @@ def torch_forward(model):
 
 def bench_model(model_type, repeats, warmup):
     """(side, MindSpore ms, torch ms, max relative output difference) for one model."""
-    side = NATIVE_SIZE[model_type]
+    side = get_card(model_type).input_size[0]
     reference, net = paired_networks(model_type, {})
     batch = np.random.default_rng(0).standard_normal((1, 3, side, side)).astype(np.float32)
     ms_forward, pt_forward = network_forward(net), torch_forward(reference)
@@ -52,7 +52,7 @@ def bench_model(model_type, repeats, warmup):
 def main(argv=None):
     """Run the benchmark and print a markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0], allow_abbrev=False)
-    parser.add_argument("--model_types", nargs="+", choices=sorted(MODEL_BUILDERS), default=list(MODEL_BUILDERS))
+    parser.add_argument("--model_types", nargs="+", choices=V21_TYPES, default=list(V21_TYPES))
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per framework (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs first (graph compilation, caches)")
     args = parser.parse_args(argv)
