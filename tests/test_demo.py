@@ -1,5 +1,7 @@
-"""The demo's pieces on a tiny training run: a clean stderr (no FusedSparseAdam deprecation)."""
+"""The demo's pieces on a tiny training run: a clean stderr (no FusedSparseAdam deprecation) and the held-out
+AbsRel before/after training (``python -m demo.heldout``)."""
 import os
+import re
 import subprocess
 import sys
 
@@ -39,3 +41,26 @@ def test_training_stderr_has_no_fused_sparse_adam_deprecation(tiny_run):
     plain = run_python("-c", "import src, mindspore as ms; from mindspore import nn; "
                              "nn.Adam([ms.Parameter(ms.Tensor([1.0]), name='w')])")
     assert plain.returncode == 0 and "'FusedSparseAdam' is deprecated" in plain.stderr
+
+
+def test_heldout_abs_rel_before_and_after_training(tiny_run):
+    train_dir, stderr = tiny_run
+    logged = re.search(r"validation at step 3 on 2 images: loss [\d.]+ AbsRel ([\d.]+)", stderr)
+    result = run_python("-m", "demo.heldout", str(train_dir), str(train_dir / "midas_v21_small-step00000003.ckpt"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = re.fullmatch(r"held-out AbsRel: before ([\d.]+), after ([\d.]+) \(2 images\)", result.stdout.strip())
+    assert line, result.stdout
+    before, after = float(line.group(1)), float(line.group(2))
+    assert line.group(2) == logged.group(1)  # the final checkpoint scores what the training's validation logged
+    assert after < before
+
+
+def test_heldout_reports_a_missing_run_or_checkpoint_in_one_line(tiny_run, tmp_path):
+    train_dir, _ = tiny_run
+    checkpoint = str(train_dir / "midas_v21_small-step00000003.ckpt")
+    result = run_python("-m", "demo.heldout", str(tmp_path), checkpoint)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'config.yaml'}: config file not found"]
+    result = run_python("-m", "demo.heldout", str(train_dir), str(tmp_path / "none.ckpt"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'none.ckpt'}: checkpoint not found"]
