@@ -2,9 +2,9 @@
 # End-to-end training demo on CPU, no downloads:  sh scripts/run_demo.sh [OUTPUT_DIR]
 #  1. renders a synthetic RGB-D dataset in the ReDWeb layout (exact depth: textured planes, boxes, spheres);
 #  2. trains midas_v21_small from scratch for DEMO_STEPS steps (a few minutes), logging the falling loss;
-#  3. validates on the held-out synthetic split (AbsRel, delta>1.25);
-#  4. writes depth maps of a few held-out images with midas_run.py;
-#  5. saves the loss curve as OUTPUT_DIR/loss_curve.png.
+#  3. reports the held-out AbsRel of the initial network and of the final checkpoint (demo/heldout.py);
+#  4. writes depth maps of four real photos (scripts/sample_photos.py) and four held-out scenes with midas_run.py;
+#  5. saves the loss curve as OUTPUT_DIR/loss_curve.png; exit status 1 if the training loss did not fall.
 # Environment: DEMO_STEPS (default 300), DEMO_SCENES (default 160), DEMO_CROP (default 128), DEMO_BATCH (4).
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-demo_output}
@@ -27,36 +27,37 @@ cd "$ROOT" || exit 2
 set -e
 
 echo "== 1/5 synthetic dataset ($SCENES scenes) in $OUT/synthetic"
-python -c "import sys, src; from demo.synthetic import write_synthetic_dataset
-write_synthetic_dataset(sys.argv[1], int(sys.argv[2]), rows=$CROP + 32, cols=$CROP * 4 // 3 + 32, seed=0)" \
-    "$OUT/synthetic" "$SCENES"
+python scripts/make_synthetic_dataset.py --output "$OUT/synthetic" --num_scenes "$SCENES" \
+    --height "$((CROP + 32))" --width "$((CROP * 4 / 3 + 32))" --seed 0
 
 echo "== 2/5 training midas_v21_small for $STEPS steps (batch $BATCH, ${CROP}x$CROP crops)"
 python midas_train.py --model_type midas_v21_small --train_datasets "{format: redweb, path: $OUT/synthetic}" \
-    --crop_size "$CROP" --val_fraction 0.1 --train.batch_size "$BATCH" --train.max_steps "$STEPS" \
-    --train.lr_schedule constant --train.encoder_lr 3.0e-4 --train.decoder_lr 3.0e-4 \
-    --train.log_every 5 --train.val_every "$((STEPS / 3))" --train.ckpt_every "$STEPS" \
-    --train.output_dir "$OUT/train"
+    --crop_size "$CROP" --val_fraction 0.1 --batch_size "$BATCH" --max_steps "$STEPS" \
+    --lr_schedule constant --encoder_lr 3.0e-4 --decoder_lr 3.0e-4 \
+    --log_every 5 --val_every "$((STEPS / 3))" --ckpt_every "$STEPS" --output_dir "$OUT/train"
+CKPT="$OUT/train/midas_v21_small-step$(printf %08d "$STEPS").ckpt"
 
-echo "== 3/5 held-out validation: see the 'validation at step' lines above (also in $OUT/train/loss_history.csv)"
+echo "== 3/5 held-out validation (AbsRel of the initial network and of $CKPT)"
+HELDOUT=$(python -m demo.heldout "$OUT/train" "$CKPT")
+echo "$HELDOUT"
 
-echo "== 4/5 depth maps of two real photos (scikit-image samples) and held-out synthetic images in $OUT/depth"
-mkdir -p "$OUT/photos"
-python -c "import os, sys, shutil, cv2, skimage.data, src
+echo "== 4/5 depth maps of real photos (scikit-image samples) and held-out synthetic images in $OUT/depth"
+python scripts/sample_photos.py "$OUT/photos"
+python -c "import shutil, sys, src
 from src.data.readers import ReDWebReader
 from src.data.sampling import split_indices
 reader = ReDWebReader(sys.argv[1])
 for index in split_indices(len(reader), 0.1)[1][:4]:
-    shutil.copy(reader.image_paths[index], sys.argv[2])
-for name in ('coffee', 'chelsea'):
-    cv2.imwrite(os.path.join(sys.argv[2], name + '.jpg'), getattr(skimage.data, name)()[..., ::-1])" \
-    "$OUT/synthetic" "$OUT/photos"
-python midas_run.py --model_type midas_v21_small --model_weights "$OUT/train/midas_v21_small-step$(printf %08d "$STEPS").ckpt" \
-    --input_path "$OUT/photos" --output_path "$OUT/depth" --colormap true
+    shutil.copy(reader.image_paths[index], sys.argv[2])" "$OUT/synthetic" "$OUT/photos"
+python midas_run.py --weights "$CKPT" --input_path "$OUT/photos" --output_path "$OUT/depth" --colormap
 
 echo "== 5/5 loss curve"
+STATUS=0
 python -c "import sys, src; from src.training.curves import plot_loss_curve
-first, last = plot_loss_curve(sys.argv[1], sys.argv[2])
-print(f'training loss (moving average) fell from {first:.4f} to {last:.4f}; curve: {sys.argv[2]}')
-sys.exit(0 if last < first else 1)" "$OUT/train/loss_history.csv" "$OUT/loss_curve.png"
+trend = plot_loss_curve(sys.argv[1], sys.argv[2])
+print(f'{trend.label} went from {trend.values[0]:.4f} to {trend.values[-1]:.4f}; curve: {sys.argv[2]}')
+sys.exit(0 if trend.values[-1] < trend.values[0] else 'error: the training loss did not fall')" "$OUT/train/loss_history.csv" "$OUT/loss_curve.png" \
+    || STATUS=$?
 echo "demo finished: $OUT"
+echo "$HELDOUT"
+exit $STATUS

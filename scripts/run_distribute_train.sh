@@ -4,7 +4,7 @@
 #   sh scripts/run_distribute_train.sh RANK_SIZE [CONFIG] [--key value ...]
 # RANK_SIZE  workers on this machine; CONFIG  YAML file (default: config.yaml); further arguments override
 # config keys. device_target comes from the config; each worker takes the device of its local rank.
-# train.batch_size is per rank (global batch = total workers x batch_size).
+# batch_size is per rank (global batch = total workers x batch_size).
 #
 # Environment (all optional):
 #   LOG_DIR      msrun log folder, one worker_<rank>.log per rank (default: ./msrun_logs)
@@ -29,19 +29,11 @@ is_count() {
     return 0
 }
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -ge 1 ] || usage
-RANK_SIZE=$1
-shift
+. "$ROOT/scripts/launcher_common.sh"
+launcher_arguments "$@"
+shift "$LAUNCHER_SHIFT"
+RANK_SIZE=$VALUE
 is_count "$RANK_SIZE" || { echo "error: RANK_SIZE must be a positive integer, got '$RANK_SIZE'" >&2; usage; }
-CONFIG=$ROOT/config.yaml
-case ${1:-} in
-    ''|--*) ;;
-    *) CONFIG=$1; shift ;;
-esac
-if [ ! -f "$CONFIG" ]; then
-    echo "error: config file not found: $CONFIG" >&2
-    exit 2
-fi
 WORKER_NUM=${WORKER_NUM:-$RANK_SIZE}
 is_count "$WORKER_NUM" || { echo "error: WORKER_NUM must be a positive integer, got '$WORKER_NUM'" >&2; exit 2; }
 if [ "$WORKER_NUM" -lt "$RANK_SIZE" ]; then
@@ -50,17 +42,14 @@ if [ "$WORKER_NUM" -lt "$RANK_SIZE" ]; then
 fi
 LOG_DIR=${LOG_DIR:-msrun_logs}
 export GLOG_v=${GLOG_v:-2}   # MindSpore C++ logs: warnings and errors only
-if [ -n "${VIRTUAL_ENV:-}" ]; then
-    PATH="$VIRTUAL_ENV/bin:$PATH"   # msrun starts workers with the python found on PATH
-    export PATH
-fi
+use_virtualenv   # msrun starts workers with the python found on PATH
 command -v msrun >/dev/null 2>&1 || { echo "error: msrun not found on PATH (it comes with mindspore)" >&2; exit 2; }
 mkdir -p "$LOG_DIR" || exit 2
 echo "msrun: $RANK_SIZE worker(s) here, $WORKER_NUM in total, logs in $LOG_DIR/worker_<rank>.log"
 msrun --worker_num="$WORKER_NUM" --local_worker_num="$RANK_SIZE" --master_addr="${MASTER_ADDR:-127.0.0.1}" \
       --master_port="${MASTER_PORT:-8118}" --node_rank="${NODE_RANK:-0}" --log_dir="$LOG_DIR" --join=True \
       --cluster_time_out="${CLUSTER_TIME_OUT:-600}" \
-      "$ROOT/midas_train.py" --config "$CONFIG" --train.distribute true "$@"
+      "$ROOT/midas_train.py" --config "$CONFIG" --distribute true "$@"
 STATUS=$?
 if [ $STATUS -ne 0 ]; then
     echo "error: distributed training failed (exit status $STATUS); see $LOG_DIR/worker_*.log" >&2

@@ -21,8 +21,9 @@ TINY = {"model_type": "midas_v21_small", "pynative": True, "input_size": 64,
         "midas_v21_small": {"channel_multiplier": 0.25, "depth_multiplier": 0.5, "features": 16}}
 
 
-def run_script(*args, cwd=None):
-    env = dict(os.environ, PYTHON=sys.executable)
+def run_script(*args, cwd=None, model_type=""):
+    """run_eval.sh with ``args``; ``model_type`` is its MODEL_TYPE environment variable ("" = unset)."""
+    env = dict(os.environ, PYTHON=sys.executable, MODEL_TYPE=model_type)
     return subprocess.run(["sh", SCRIPT, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
 
 
@@ -55,9 +56,8 @@ def setup(tmp_path_factory):
 
 # ----------------------------------------------------------------------------- argument checking
 @pytest.mark.parametrize("args,message", [
-    ((), "usage: sh"), (("0",), "usage: sh"), (("0", "all", "a", "b", "c"), "usage: sh"),
+    ((), "usage: sh"), (("0",), "usage: sh"), (("0", "all", "a", "b", "c", "d"), "usage: sh"),
     (("x", "all"), "DEVICE_ID must be a non-negative integer"),
-    (("0", "kitti"), "DATA_NAME must be one of DIW ETH3D Sintel Kitti NYU TUM all, got 'kitti'"),
     (("0", "all", "/no/such.ckpt"), "checkpoint not found: /no/such.ckpt"),
 ])
 def test_run_eval_sh_checks_arguments_first(args, message):
@@ -70,6 +70,29 @@ def test_run_eval_sh_checks_config_path(setup):
     _, _, _, ckpt = setup
     result = run_script("0", "all", ckpt, "/no/such.yaml")
     assert result.returncode == 2 and "config file not found: /no/such.yaml" in result.stderr
+
+
+def test_run_eval_sh_leaves_data_name_to_midas_eval(setup):
+    _, _, config_path, ckpt = setup
+    result = run_script("0", "kitti", ckpt, config_path)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: unknown data_name 'kitti'; choose one of {', '.join(EVAL_SETS)}, all"]
+    assert result.stderr.strip().splitlines()[-1] == errors[0]
+
+
+@pytest.mark.parametrize("args,env,chosen", [
+    (("midas_v21",), "", "midas_v21"),             # argument
+    ((), "midas_v21", "midas_v21"),                # environment variable
+    (("midas_v21",), "no_such_model", "midas_v21"),  # the argument wins
+])
+def test_run_eval_sh_passes_the_model_type(setup, args, env, chosen):
+    _, _, config_path, ckpt = setup
+    result = run_script("0", "all", ckpt, config_path, *args, model_type=env)
+    assert result.returncode == 2
+    assert f"model {chosen}" in result.stderr.splitlines()[0]
+    assert result.stderr.strip().splitlines()[-1] == (f"error: tiny.ckpt holds midas_v21_small weights, not {chosen}: "
+                                                      "use --model_type midas_v21_small or omit it")
 
 
 def test_midas_eval_reports_missing_weights_and_data_in_one_line(setup, tmp_path, capsys):
@@ -86,8 +109,9 @@ def test_midas_eval_reports_missing_weights_and_data_in_one_line(setup, tmp_path
 # ------------------------------------------------------------------------------------ end to end
 def test_run_eval_all_writes_every_set_equal_to_reference(setup):
     base, fixtures, config_path, ckpt = setup
-    result = run_script("0", "all", ckpt, config_path, cwd=str(base))
+    result = run_script("0", "all", ckpt, config_path, "midas_v21_small", cwd=str(base))
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "model midas_v21_small" in result.stderr.splitlines()[0]
     out = base / "out"
     val = json.loads((out / "val.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())

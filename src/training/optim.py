@@ -1,8 +1,29 @@
 """Adam with two parameter groups (encoder ``pretrained.*`` / decoder ``scratch.*``) and their LR schedules."""
+import contextlib
+
+from mindspore import log as ms_log
 from mindspore import nn
 
 ENCODER_PREFIX = "pretrained."
 LR_SCHEDULES = ("poly", "constant")
+FUSED_SPARSE_ADAM_DEPRECATION = "'FusedSparseAdam' is deprecated"
+
+
+def _not_fused_sparse_adam_deprecation(record):
+    return FUSED_SPARSE_ADAM_DEPRECATION not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_fused_sparse_adam_deprecation():
+    """Drop one warning of MindSpore's logger while the block runs: ``nn.Adam.__init__`` always builds a
+    ``FusedSparseAdam`` primitive (used only for sparse gradients, never here), whose ``@deprecated("2.8.0")``
+    constructor logs "'FusedSparseAdam' is deprecated from version 2.8.0" through ``mindspore.log``."""
+    logger = ms_log._get_logger()  # pylint: disable=protected-access  (the logger mindspore.log.warning uses)
+    logger.addFilter(_not_fused_sparse_adam_deprecation)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_not_fused_sparse_adam_deprecation)
 
 
 def split_encoder_decoder(params):
@@ -51,8 +72,9 @@ def build_optimizer(net, train_cfg, total_steps):
         {"params": decoder, "lr": _group_lr(train_cfg.decoder_lr, train_cfg.decoder_end_lr, total_steps, train_cfg)},
         {"order_params": net.trainable_params()},
     ]
-    return nn.Adam(groups, learning_rate=train_cfg.decoder_lr, beta1=train_cfg.adam_beta1,
-                   beta2=train_cfg.adam_beta2, eps=train_cfg.adam_eps, weight_decay=train_cfg.weight_decay)
+    with _without_fused_sparse_adam_deprecation():
+        return nn.Adam(groups, learning_rate=train_cfg.decoder_lr, beta1=train_cfg.adam_beta1,
+                       beta2=train_cfg.adam_beta2, eps=train_cfg.adam_eps, weight_decay=train_cfg.weight_decay)
 
 
 __all__ = ["ENCODER_PREFIX", "LR_SCHEDULES", "build_optimizer", "lr_at", "polynomial_lr",

@@ -1,0 +1,61 @@
+"""Held-out AbsRel of a training run, before and after training (the demo's "it learned" line):
+
+    python -m demo.heldout TRAIN_DIR CHECKPOINT
+
+Rebuilds the run from TRAIN_DIR/config.yaml with the training's own setup (same seed: the same initial
+network and held-out split), validates the initial network and the network CHECKPOINT (e.g.
+TRAIN_DIR/midas_v21_small-step00000300.ckpt) with the training's validation code, and prints
+``held-out AbsRel: before A, after B (N images)``. Exit 0, or 2 with one ``error:`` line (no config.yaml
+in TRAIN_DIR, unusable checkpoint, nothing held out).
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+import src  # noqa: F401  (pins oneDNN before MindSpore loads)
+from src.cli import one_line
+from src.config import load_config
+from src.device import context_from_config
+from src.logger import setup_logging
+from src.training.setup import prepare_training
+from src.training.validation import validate
+from src.weights.checkpoint import load_weights
+
+
+def heldout_validation(train_dir, checkpoint):
+    """(validation of the initial network, validation of ``checkpoint``) on the held-out split of the run in
+    ``train_dir``, each the dict of :func:`~src.training.validation.validate`."""
+    if not os.path.isfile(checkpoint):
+        raise ValueError(f"{checkpoint}: checkpoint not found")
+    with tempfile.TemporaryDirectory() as scratch:  # prepare_training writes config.yaml into output_dir
+        config = load_config(["--config", os.path.join(train_dir, "config.yaml"), "--output_dir", scratch,
+                               "--val_every", "1", "--resume", "false", "--distribute", "false"], "train")
+        context_from_config(config)
+        run = prepare_training(config)
+    if run.eval_set is None:
+        raise ValueError(f"{train_dir}: the run held nothing out (val_fraction 0, no val_path)")
+    before = validate(run.network, run.loss_fn, run.eval_set)
+    load_weights(run.network, checkpoint)
+    return before, validate(run.network, run.loss_fn, run.eval_set)
+
+
+def main(argv=None):
+    """Entry point; returns the exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("train_dir", help="output_dir of a midas_train.py run")
+    parser.add_argument("checkpoint", help="network checkpoint of that run (<model_type>-step<n>.ckpt)")
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        before, after = heldout_validation(args.train_dir, args.checkpoint)
+    except (ValueError, OSError) as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        return 2
+    print(f"held-out AbsRel: before {before['abs_rel']:.4f}, after {after['abs_rel']:.4f} "
+          f"({after['images']} images)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
