@@ -13,6 +13,19 @@ def conv3x3(in_channels, out_channels, has_bias, stride=1):
     return nn.Conv2d(in_channels, out_channels, 3, stride=stride, pad_mode="pad", padding=1, has_bias=has_bias)
 
 
+def depth_head(in_channels, head_channels, align_corners):
+    """``scratch.output_conv``: conv3x3 to in/2 → bilinear x2 → conv3x3 → ReLU → conv1x1 to 1 → ReLU (the
+    output ReLU makes depth non-negative). ``align_corners`` is False in v2.1's MidasNet, True in DPT."""
+    return nn.SequentialCell([
+        conv3x3(in_channels, in_channels // 2, has_bias=True),
+        Upsample2x(align_corners=align_corners, input_stride=2),
+        conv3x3(in_channels // 2, head_channels, has_bias=True),
+        nn.ReLU(),
+        conv1x1(head_channels, 1, has_bias=True),
+        nn.ReLU(),
+    ])
+
+
 def conv1x1(in_channels, out_channels, has_bias, stride=1):
     """1x1 convolution without padding."""
     return nn.Conv2d(in_channels, out_channels, 1, stride=stride, pad_mode="valid", has_bias=has_bias)
@@ -89,14 +102,7 @@ class Scratch(nn.Cell):
         self.refinenet2 = FeatureFusionBlock(level_channels[1], 8, unit, outs[1])
         self.refinenet1 = FeatureFusionBlock(level_channels[0], 4, unit, outs[0])
         head_in = outs[0] or level_channels[0]
-        self.output_conv = nn.SequentialCell([
-            conv3x3(head_in, head_in // 2, has_bias=True),
-            Upsample2x(align_corners=False, input_stride=2),
-            conv3x3(head_in // 2, head_channels, has_bias=True),
-            nn.ReLU(),
-            conv1x1(head_channels, 1, has_bias=True),
-            nn.ReLU(),
-        ])
+        self.output_conv = depth_head(head_in, head_channels, align_corners=False)
 
     def construct(self, layer1, layer2, layer3, layer4):
         path4 = self.refinenet4(self.layer4_rn(layer4))

@@ -12,7 +12,7 @@ from mindspore import nn, ops
 
 from src.models.layers import Upsample2x
 from src.models.bit_resnet import GroupNormAct, ResNetV2
-from src.models.blocks import ResidualConvUnitCustom, conv1x1, conv3x3
+from src.models.blocks import ResidualConvUnitCustom, conv1x1, conv3x3, depth_head
 from src.models.export_ops import GELU
 from src.models.vit import HybridEmbed, PassThrough, PatchEmbed, PosEmbedResize, ViTEncoder, VisionTransformer, \
     reassemble
@@ -57,14 +57,7 @@ class DPTScratch(nn.Cell):
         self.refinenet2 = FusionBlock(features, 8)
         self.refinenet3 = FusionBlock(features, 16)
         self.refinenet4 = FusionBlock(features, 32)
-        self.output_conv = nn.SequentialCell([
-            conv3x3(features, features // 2, has_bias=True),
-            Upsample2x(align_corners=True, input_stride=2),
-            conv3x3(features // 2, HEAD_CHANNELS, has_bias=True),
-            nn.ReLU(),
-            conv1x1(HEAD_CHANNELS, 1, has_bias=True),
-            nn.ReLU(),
-        ])
+        self.output_conv = depth_head(features, HEAD_CHANNELS, align_corners=True)
 
     def construct(self, layer1, layer2, layer3, layer4):
         path4 = self.refinenet4(self.layer4_rn(layer4))
