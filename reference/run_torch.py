@@ -1,5 +1,6 @@
 """Independent re-statement of the official MiDaS v2.1 and v3.0 inference pipelines (``run.py``, ``utils.py``,
-``midas/transforms.py``) around a PyTorch model, for parity tests (test-only; never imports ``src``).
+``midas/transforms.py``) and of isl-org/DPT's ``run_monodepth.py`` (metric hybrids) around a PyTorch model,
+for parity tests (test-only; never imports ``src``).
 v3.0's ``run.py`` uses for the DPT models Resize(384, 384, "minimal") and NormalizeImage(0.5, 0.5); for the
 v2.1 models Resize(size, size, "upper_bound") and the ImageNet statistics.
 
@@ -30,6 +31,16 @@ RUN_SETTINGS = {
     "dpt_large": (384, 384, "minimal", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
     "dpt_hybrid": (384, 384, "minimal", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
 }
+# isl-org/DPT run_monodepth.py (l.53-82, 165-169): the metric hybrids' net size, and the factor applied to the
+# upsampled depth (KITTI 16-bit PNG units, millimetres)
+MONODEPTH_SETTINGS = {
+    "dpt_hybrid_kitti": (1216, 352, "minimal", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    "dpt_hybrid_nyu": (640, 480, "minimal", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+}
+MONODEPTH_FACTORS = {"dpt_hybrid_kitti": 256.0, "dpt_hybrid_nyu": 1000.0}
+# DPTDepthModel(scale, shift, invert) arguments there
+MONODEPTH_HEADS = {"dpt_hybrid_kitti": {"scale": 0.00006016, "shift": 0.00579, "invert": True},
+                   "dpt_hybrid_nyu": {"scale": 0.000305, "shift": 0.1378, "invert": True}}
 
 
 def read_image(path):
@@ -173,37 +184,54 @@ def write_pfm(path, image, scale=1):
         image.tofile(file)
 
 
-def write_depth(path, depth, bits=2):
-    """Official ``utils.write_depth``: ``path``.pfm (float32) and ``path``.png (min-max to 2**(8*bits)-1)."""
+def write_depth(path, depth, bits=2, absolute_depth=False):
+    """Official ``utils.write_depth``: ``path``.pfm (float32) and ``path``.png (min-max to 2**(8*bits)-1).
+
+    ``absolute_depth`` (isl-org/DPT ``util/io.py``): the PNG holds ``depth.astype(uint16)`` itself, and the
+    PNG is written uncompressed as there.
+    """
     write_pfm(path + ".pfm", depth.astype(np.float32))
-    depth_min = depth.min()
-    depth_max = depth.max()
-    max_val = (2 ** (8 * bits)) - 1
-    if depth_max - depth_min > np.finfo("float").eps:
-        out = max_val * (depth - depth_min) / (depth_max - depth_min)
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 0] if absolute_depth else []
+    if absolute_depth:
+        out = depth
     else:
-        out = np.zeros(depth.shape, dtype=depth.dtype)
+        depth_min = depth.min()
+        depth_max = depth.max()
+        max_val = (2 ** (8 * bits)) - 1
+        if depth_max - depth_min > np.finfo("float").eps:
+            out = max_val * (depth - depth_min) / (depth_max - depth_min)
+        else:
+            out = np.zeros(depth.shape, dtype=depth.dtype)
     if bits == 1:
-        cv2.imwrite(path + ".png", out.astype("uint8"))
+        cv2.imwrite(path + ".png", out.astype("uint8"), params)
     elif bits == 2:
-        cv2.imwrite(path + ".png", out.astype("uint16"))
+        cv2.imwrite(path + ".png", out.astype("uint16"), params)
 
 
-def run_folder(model, model_type, input_dir, output_dir):
+def run_folder(model, model_type, input_dir, output_dir, kitti_crop=False, absolute_depth=False):
     """Official run.py loop: every file of ``input_dir`` (sorted) -> ``output_dir``/<stem>.pfm + .png (16-bit).
 
-    Returns the list of written paths without extension.
+    For the metric hybrids this is isl-org/DPT ``run_monodepth.py``: ``kitti_crop`` cuts the bottom 352 rows
+    and centred 1216 columns first, the upsampled depth is multiplied by 256 (KITTI) or 1000 (NYU), and
+    ``absolute_depth`` writes it as uint16. Returns the list of written paths without extension.
     """
-    if model_type not in RUN_SETTINGS:
-        raise ValueError("unknown model_type %r; expected one of %s" % (model_type, ", ".join(RUN_SETTINGS)))
+    settings = {**RUN_SETTINGS, **MONODEPTH_SETTINGS}
+    if model_type not in settings:
+        raise ValueError("unknown model_type %r; expected one of %s" % (model_type, ", ".join(settings)))
+    net_w, net_h, factor = settings[model_type][0], settings[model_type][1], MONODEPTH_FACTORS.get(model_type, 1)
     names = [p for p in sorted(glob.glob(os.path.join(input_dir, "*"))) if os.path.isfile(p)]
     os.makedirs(output_dir, exist_ok=True)
     written = []
     for index, name in enumerate(names, start=1):
         LOGGER.info("processing %s (%d/%d)", name, index, len(names))
         rgb = read_image(name)
-        depth = predict(model, rgb, *RUN_SETTINGS[model_type])
+        if kitti_crop:
+            top, left = rgb.shape[0] - 352, (rgb.shape[1] - 1216) // 2
+            rgb = rgb[top:top + 352, left:left + 1216, :]
+        depth = predict(model, rgb, net_w, net_h, *settings[model_type][2:])
+        if factor != 1:
+            depth *= factor
         stem = os.path.join(output_dir, os.path.splitext(os.path.basename(name))[0])
-        write_depth(stem, depth, bits=2)
+        write_depth(stem, depth, bits=2, absolute_depth=absolute_depth)
         written.append(stem)
     return written

@@ -5,7 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from src.fileio.images import ImageReadError, list_images, normalize_to_uint, read_image, read_pfm, write_depth, write_pfm
+from src.fileio.images import (ImageReadError, absolute_depth_png, list_images, normalize_to_uint, read_image, read_pfm,
+                               write_depth, write_pfm)
 
 
 @pytest.fixture(name="photo")
@@ -71,3 +72,14 @@ def test_png16_is_min_max_normalised_and_constant_map_gives_zeros(tmp_path):
     assert cv2.imread(str(tmp_path / "x_color.png")).shape == (2, 2, 3)
     np.testing.assert_array_equal(normalize_to_uint(np.full((3, 3), 5.0, np.float32)), 0)
     assert normalize_to_uint(np.array([1.0, np.nan, 3.0]), bits=1).tolist() == [0, 0, 255]
+
+
+def test_absolute_depth_png_truncates_like_astype_and_clips_instead_of_wrapping(tmp_path):
+    depth = np.array([[0.0, 1.99, 255.5, 44214.9], [-3.0, 70000.0, np.nan, np.inf]], np.float32)
+    expected = np.array([[0, 1, 255, 44214], [0, 65535, 0, 0]], np.uint16)
+    np.testing.assert_array_equal(absolute_depth_png(depth), expected)
+    write_depth(str(tmp_path / "d"), depth[:1], absolute=True)
+    png = cv2.imread(str(tmp_path / "d.png"), cv2.IMREAD_UNCHANGED)
+    assert png.dtype == np.uint16
+    np.testing.assert_array_equal(png, expected[:1])
+    np.testing.assert_array_equal(read_pfm(str(tmp_path / "d.pfm"))[0], depth[:1])

@@ -94,3 +94,22 @@ def test_setup_errors_are_one_line(setup, tmp_path, problem, message):
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("flags, message", [
+    (("--absolute_depth", "true"), "--absolute_depth needs a metric model (dpt_hybrid_kitti, dpt_hybrid_nyu); "
+                                   "midas_v21_small outputs relative inverse depth"),
+    (("--absolute_depth", "true", "--png_bits", "1"), "--absolute_depth writes 16-bit PNGs: use --png_bits 2"),
+])
+def test_absolute_depth_needs_a_metric_model(setup, tmp_path, capsys, flags, message):
+    assert run(setup, tmp_path / "out", *flags) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0]
+    assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")
+
+
+def test_kitti_crop_skips_images_smaller_than_the_window(setup, tmp_path, capsys):
+    assert run(setup, tmp_path, "--kitti_crop", "true") == 1
+    err = capsys.readouterr().err
+    assert "color.jpg: --kitti_crop: 90x70 image is smaller than the 1216x352 KITTI crop" in err
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".pfm")]

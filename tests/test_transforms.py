@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from src.models import Preprocessing
-from src.inference.transforms import constrain_to_multiple_of, network_size, prepare_input, resize_bicubic
+from src.inference.transforms import (constrain_to_multiple_of, crop_kitti, kitti_crop_window, network_size,
+                                     prepare_input, resize_bicubic)
 
 
 @pytest.mark.parametrize("width, height, net, method, expected_wh", [
@@ -50,3 +51,17 @@ def test_bicubic_matches_torch(out_hw):
     expected = torch.nn.functional.interpolate(torch.from_numpy(prediction)[None, None], size=out_hw,
                                                mode="bicubic", align_corners=False)[0, 0].numpy()
     np.testing.assert_allclose(resize_bicubic(prediction, *out_hw), expected, atol=1e-5 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("height, width, top_left", [(375, 1242, (23, 13)), (370, 1224, (18, 4)), (352, 1216, (0, 0)),
+                                                     (376, 1241, (24, 12))])
+def test_kitti_window_is_bottom_rows_centred_columns(height, width, top_left):
+    assert kitti_crop_window(height, width) == top_left
+    image = np.arange(height * width).reshape(height, width)
+    crop = crop_kitti(image)
+    assert crop.shape == (352, 1216) and crop[0, 0] == image[top_left] and crop[-1, -1] == image[-1, top_left[1] + 1215]
+
+
+def test_kitti_crop_refuses_small_images():
+    with pytest.raises(ValueError, match="1215x375 image is smaller than the 1216x352 KITTI crop"):
+        kitti_crop_window(375, 1215)

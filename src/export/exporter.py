@@ -176,7 +176,7 @@ def export_model(config):
         os.remove(sidecar_path(path))
     export_network(net, export.file_format, (export.batch_size, 3, height, width), path)
     if checkable:
-        metric = get_card(model_type).output.kind == "metric_depth"
+        metric = get_card(model_type).output.is_metric
         record["verification"] = dict(verify_export(path, inputs, references, export.tolerance, metric),
                                       tolerance=export.tolerance)
     else:

@@ -122,19 +122,31 @@ def normalize_to_uint(depth, bits=2):
     return scaled.astype(dtype)
 
 
-def write_depth(path_stem, depth, bits=2, colormap=False):
+def absolute_depth_png(depth):
+    """Depth in file units → uint16 as isl-org/DPT's ``--absolute_depth`` (truncation toward zero); values
+    outside [0, 65535] are clipped (``astype`` would wrap them) and non-finite values become 0."""
+    depth = np.nan_to_num(np.asarray(depth, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    return np.clip(depth, 0, np.iinfo(np.uint16).max).astype(np.uint16)
+
+
+def write_depth(path_stem, depth, bits=2, colormap=False, absolute=False, pfm_depth=None):
     """Write ``<stem>.pfm`` (raw float32) and ``<stem>.png`` (min-max normalised, 8/16-bit), each atomically.
 
-    With ``colormap`` also ``<stem>_color.png`` (INFERNO over the 8-bit normalised map).
+    With ``absolute`` the PNG holds the depth itself as uint16 (:func:`absolute_depth_png`, uncompressed as
+    isl-org/DPT writes it) instead; ``colormap`` also writes ``<stem>_color.png`` (INFERNO, 8-bit normalised);
+    ``pfm_depth`` is written to the PFM instead of ``depth`` (e.g. metres while the PNG holds KITTI units).
     """
-    write_pfm(path_stem + ".pfm", depth.astype(np.float32))
-    _imwrite(path_stem + ".png", normalize_to_uint(depth, bits))
+    write_pfm(path_stem + ".pfm", (depth if pfm_depth is None else pfm_depth).astype(np.float32))
+    if absolute:
+        _imwrite(path_stem + ".png", absolute_depth_png(depth), (cv2.IMWRITE_PNG_COMPRESSION, 0))
+    else:
+        _imwrite(path_stem + ".png", normalize_to_uint(depth, bits))
     if colormap:
         _imwrite(path_stem + "_color.png", cv2.applyColorMap(normalize_to_uint(depth, 1), cv2.COLORMAP_INFERNO))
 
 
-def _imwrite(path, image):
-    ok, encoded = cv2.imencode(os.path.splitext(path)[1], image)
+def _imwrite(path, image, params=()):
+    ok, encoded = cv2.imencode(os.path.splitext(path)[1], image, list(params))
     if not ok:
         raise OSError(f"{path}: could not encode image")
     write_bytes_atomic(path, encoded)

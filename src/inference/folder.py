@@ -1,14 +1,18 @@
 """Folder inference (``midas_run.py``): every image of a folder → ``<stem>.pfm`` + ``<stem>.png`` (+ colour)."""
+import dataclasses
 import logging
 import os
 
 import cv2
+import numpy as np
 from tqdm import tqdm
 
 from src.device import context_from_config
 from src.fileio.images import ImageReadError, list_images, read_image, write_depth
 from src.fileio.paths import check_output_dir
 from src.inference.predictor import build_predictor
+from src.inference.transforms import crop_kitti
+from src.models import CARDS, get_card
 
 LOGGER = logging.getLogger(__name__)
 PNG_BITS = (1, 2)
@@ -31,7 +35,60 @@ def check_run_request(config):
     return image_paths
 
 
-def process_folder(predictor, image_paths, output_path, png_bits=2, colormap=False):
+@dataclasses.dataclass(frozen=True)
+class OutputOptions:
+    """How ``midas_run.py`` writes one depth map (from the ``run`` section and the model card).
+
+    Attributes:
+        png_bits: 1 or 2 (8/16-bit normalised PNG).
+        colormap: also write ``<stem>_color.png``.
+        absolute: the PNG holds the (scaled) depth as uint16 instead of the min-max normalisation.
+        scale: factor applied to the upsampled output before writing (isl-org/DPT: 256 KITTI, 1000 NYU).
+        pfm_in_metres: the PFM holds the unscaled output (metres) instead.
+        kitti_crop: cut every image to its KITTI 352x1216 window before inference.
+    """
+
+    png_bits: int = 2
+    colormap: bool = False
+    absolute: bool = False
+    scale: float = 1.0
+    pfm_in_metres: bool = False
+    kitti_crop: bool = False
+
+
+def output_options(run, model_type):
+    """:class:`OutputOptions` of a run; ValueError if ``--absolute_depth`` is asked of a relative model."""
+    output = get_card(model_type).output
+    if run.absolute_depth and run.png_bits != 2:
+        raise ValueError("--absolute_depth writes 16-bit PNGs: use --png_bits 2")
+    if run.absolute_depth and not output.is_metric:
+        metric = ", ".join(name for name, card in CARDS.items() if card.output.is_metric)
+        raise ValueError(f"--absolute_depth needs a metric model ({metric}); {model_type} outputs "
+                         f"{output.description}")
+    pfm_in_metres = run.depth_in_metres and output.is_metric
+    return OutputOptions(run.png_bits, run.colormap, run.absolute_depth, output.file_scale, pfm_in_metres,
+                         run.kitti_crop)
+
+
+def write_prediction(path_stem, depth, options):
+    """Write the network's upsampled output ``depth`` (float32 [H, W]) as ``options`` say."""
+    scaled = depth * np.float32(options.scale) if options.scale != 1.0 else depth
+    write_depth(path_stem, scaled, options.png_bits, options.colormap, options.absolute,
+                pfm_depth=depth if options.pfm_in_metres else None)
+
+
+def predict_file(predictor, path, options):
+    """Output map (float32 [H, W], the image's size) of the image at ``path``, cropped first if asked."""
+    rgb = read_image(path)
+    if options.kitti_crop:
+        try:
+            rgb = crop_kitti(rgb)
+        except ValueError as err:
+            raise ValueError(f"--kitti_crop: {err}") from err
+    return predictor.predict(rgb)
+
+
+def process_folder(predictor, image_paths, output_path, options=OutputOptions()):
     """Predict and write every image; returns [(path, error message)] of the images that failed."""
     failures, seen_stems = [], set()
     for path in tqdm(image_paths, desc="depth", unit="img"):
@@ -40,8 +97,7 @@ def process_folder(predictor, image_paths, output_path, png_bits=2, colormap=Fal
             LOGGER.warning("%s: another image has the stem '%s'; its outputs are overwritten", path, stem)
         seen_stems.add(stem)
         try:
-            depth = predictor.predict(read_image(path))
-            write_depth(os.path.join(output_path, stem), depth, bits=png_bits, colormap=colormap)
+            write_prediction(os.path.join(output_path, stem), predict_file(predictor, path, options), options)
         except (ImageReadError, ValueError, OSError, cv2.error) as err:
             message = str(err) if isinstance(err, ImageReadError) else f"{path}: {err}"
             LOGGER.error("skipped %s", message)
@@ -55,7 +111,12 @@ def run_folder(config):
     context_from_config(config)
     predictor = build_predictor(config, config.weights)
     run = config.run
-    failures = process_folder(predictor, image_paths, run.output_path, run.png_bits, run.colormap)
+    options = output_options(run, predictor.model_type)
+    if options.scale != 1.0:
+        LOGGER.info("%s: depth in %s as isl-org/DPT run_monodepth.py writes it%s", predictor.model_type,
+                    get_card(predictor.model_type).output.file_units,
+                    " (the PFM in metres)" if options.pfm_in_metres else "; --depth_in_metres true for a PFM in metres")
+    failures = process_folder(predictor, image_paths, run.output_path, options)
     LOGGER.info("wrote %d of %d depth maps to %s", len(image_paths) - len(failures), len(image_paths),
                 run.output_path)
     for _, message in failures:

@@ -74,3 +74,21 @@ def resize_bicubic(prediction, height, width):
     borders as ``torch.nn.functional.interpolate(mode="bicubic")`` (tested to ~1e-6 relative).
     """
     return cv2.resize(np.asarray(prediction, dtype=np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+KITTI_CROP = (352, 1216)  # height, width of KITTI's depth-selection crops (isl-org/DPT --kitti_crop)
+
+
+def kitti_crop_window(height, width):
+    """(top, left) of the KITTI 352x1216 window in an image of height x width: the bottom rows, centred
+    columns (``top = H - 352``, ``left = (W - 1216) // 2``), as KITTI's depth-selection set was cut."""
+    crop_h, crop_w = KITTI_CROP
+    if height < crop_h or width < crop_w:
+        raise ValueError(f"{width}x{height} image is smaller than the {crop_w}x{crop_h} KITTI crop")
+    return height - crop_h, (width - crop_w) // 2
+
+
+def crop_kitti(image):
+    """The KITTI 352x1216 window of an [H, W, ...] image (isl-org/DPT ``run_monodepth.py --kitti_crop``)."""
+    top, left = kitti_crop_window(image.shape[0], image.shape[1])
+    return image[top:top + KITTI_CROP[0], left:left + KITTI_CROP[1]]

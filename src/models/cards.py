@@ -51,13 +51,23 @@ class DepthOutput:
     kind "relative_inverse_depth": affine-invariant inverse depth (larger = nearer), unitless.
     kind "metric_depth": depth in metres; the network computes ``1 / max(scale * x + shift, 1e-8)`` from its
     inverse-depth map x (isl-org/DPT), with the card's ``builder_options`` scale and shift.
+    ``file_scale`` is the factor isl-org/DPT's ``run_monodepth.py`` applies after the bicubic upsampling
+    before it writes the PFM and the absolute-depth PNG; ``file_units`` names the unit that gives.
     """
 
     kind: str = "relative_inverse_depth"
     description: str = "relative inverse depth (larger = nearer; unknown scale and shift)"
+    file_scale: float = 1.0
+    file_units: str = ""
+
+    @property
+    def is_metric(self):
+        """True for metric depth (absolute PNGs and metres make sense)."""
+        return self.kind == "metric_depth"
 
 
-METRIC_DEPTH = DepthOutput("metric_depth", "metric depth in metres")
+KITTI_DEPTH = DepthOutput("metric_depth", "metric depth in metres", 256.0, "metres x 256 (KITTI depth PNG units)")
+NYU_DEPTH = DepthOutput("metric_depth", "metric depth in metres", 1000.0, "millimetres")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,13 +199,13 @@ CARDS = {card.name: card for card in (
                      (384, 384)),
     _dpt_hybrid_card("dpt_hybrid_kitti", (ReleasedWeights("dpt_hybrid_kitti-cb926ef4.pt", "cb926ef4",
                                                           _DPT_URL + "dpt_hybrid_kitti-cb926ef4.pt"),),
-                     (352, 1216), METRIC_DEPTH, (("scale", 0.00006016), ("shift", 0.00579), ("invert", True)),
+                     (352, 1216), KITTI_DEPTH, (("scale", 0.00006016), ("shift", 0.00579), ("invert", True)),
                      "MIT (isl-org/DPT)"),
     _dpt_hybrid_card("dpt_hybrid_nyu", (ReleasedWeights("dpt_hybrid_nyu-2ce69ec7.pt", "2ce69ec7",
                                                         _DPT_URL + "dpt_hybrid_nyu-2ce69ec7.pt"),
                                         ReleasedWeights("dpt_hybrid_nyu_new-217f207d.pt", "217f207d",
                                                         _DPT_URL + "dpt_hybrid_nyu_new-217f207d.pt")),
-                     (480, 640), METRIC_DEPTH, (("scale", 0.000305), ("shift", 0.1378), ("invert", True)),
+                     (480, 640), NYU_DEPTH, (("scale", 0.000305), ("shift", 0.1378), ("invert", True)),
                      "MIT (isl-org/DPT)"),
 )}
 MODEL_TYPES = tuple(CARDS)
