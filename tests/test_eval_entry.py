@@ -161,3 +161,45 @@ def test_run_eval_all_with_missing_set_and_corrupt_file_keeps_the_rest(setup):
     sets = json.loads((out / "metrics.json").read_text())["sets"]
     assert sets["ETH3D"]["status"] == "skipped"
     assert sets["Sintel"]["images_evaluated"] == 2 and list(sets["Sintel"]["failed_samples"]) == ["alley_1/frame_0002"]
+
+
+def test_dpt_zero_shot_uses_the_card_preprocessing_and_matches_the_reference(setup, tmp_path):
+    """A tiny DPT-Hybrid as an official-layout .pt: every set is evaluated after v3.0's "minimal" resize (at
+    side 64 to stay quick) and mean/std 0.5 (recorded in metrics.json); scores equal those of the PyTorch
+    reference's predictions (the reference run.py transform) under the torch re-implementation of the protocol."""
+    torch = pytest.importorskip("torch")
+    from reference.dpt_paired import DPT_TINY_ARCH, TORCH_BUILDERS  # pylint: disable=import-outside-toplevel
+    from reference.dpt_random_weights import randomize_dpt_  # pylint: disable=import-outside-toplevel
+    from reference.run_torch import RUN_SETTINGS, make_transform  # pylint: disable=import-outside-toplevel
+    from src.evaluation.sets import create_eval_set  # pylint: disable=import-outside-toplevel
+
+    base, fixtures, _, _ = setup
+    arch = {key: list(value) if isinstance(value, tuple) else value
+            for key, value in DPT_TINY_ARCH["dpt_hybrid"].items()}
+    reference = randomize_dpt_(TORCH_BUILDERS["dpt_hybrid"](**arch), 5).eval()
+    weights = str(tmp_path / "tiny_dpt.pt")
+    torch.save(reference.state_dict(), weights)
+    config_path = write_config(tmp_path / "dpt.yaml", fixtures, tmp_path / "out")
+    config = yaml.safe_load((tmp_path / "dpt.yaml").read_text(encoding="utf-8"))
+    config.update(dpt_hybrid=arch)
+    (tmp_path / "dpt.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    assert midas_eval.main(["--config", config_path, "--model_type", "dpt_hybrid", "--weights", weights]) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    val = json.loads((tmp_path / "out" / "val.json").read_text())
+    assert metrics["model_type"] == "dpt_hybrid"
+    assert metrics["preprocessing"] == {"net_h": 64, "net_w": 64, "resize_method": "minimal",
+                                        "keep_aspect_ratio": True, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
+    transform = make_transform(64, 64, *RUN_SETTINGS["dpt_hybrid"][2:])
+    for name, fixture in fixtures.items():
+        eval_set = create_eval_set(name, fixture.root, **fixture.options)
+        scores = []
+        for sample_name, truth in fixture.samples.items():
+            with torch.no_grad():
+                net_input = torch.from_numpy(transform(eval_set.load(sample_name).image))[None]
+                prediction = reference(net_input)[0].numpy()
+            if truth.depth is None:
+                scores.append(reference_whdr(prediction, truth.pairs))
+            else:
+                scores.append(reference_dense(prediction, truth.depth, eval_set.settings))
+        headline = eval_set.settings.headline
+        assert val[name] == pytest.approx(np.mean([score[headline] for score in scores]), rel=1e-3, abs=1e-5), name
