@@ -167,3 +167,26 @@ def test_setup_errors_are_one_line(data, capsys, args, message):
 def test_zero_shot_points_metric_sets_to_the_metric_protocol(capsys):
     assert midas_eval.main(["--data_name", "KITTI_Eigen", "--weights", __file__]) == 2
     assert "unknown data_name 'KITTI_Eigen' (a metric set: add --protocol metric)" in capsys.readouterr().err
+
+
+def test_ground_truth_outside_the_kb_window_scores_as_the_script_and_infinite_means_are_null():
+    """Without a crop, a valid pixel above the kb window meets the canvas's 0 m: the script's metrics are then
+    partly infinite; ours are the same, and metrics.json holds null for them."""
+    from src.evaluation.metric_eval import MetricSetResult  # pylint: disable=import-outside-toplevel
+    from src.evaluation.metric_protocol import score_metric_image  # pylint: disable=import-outside-toplevel
+    rng = np.random.default_rng(0)
+    gt = np.zeros((375, 1242), np.float32)
+    gt[200:, 100:1100] = rng.uniform(2, 60, (175, 1000)).astype(np.float32)
+    gt[5, 500] = 10.0                                              # above the window (top = 23)
+    gt[300, 400] = np.inf                                          # becomes 0 (invalid)
+    pred = (gt[23:, 13:1229] * 1.1).astype(np.float32)
+    pred[0, 0] = np.inf                                            # clipped to max
+    ours = score_metric_image(pred, gt, MetricSettings("kitti", 1e-3, 80.0, do_kb_crop=True))
+    expected = bts.evaluate([pred], [gt], "kitti", do_kb_crop=True)
+    for name in ("d1", "d2", "d3", "abs_rel", "sq_rel", "rmse"):
+        assert ours[name] == pytest.approx(expected[name], rel=1e-5), name
+    assert np.isinf(ours["rmse_log"]) and np.isinf(expected["rmse_log"]) and np.isinf(ours["log10"])
+    assert ours["valid_points"] == 175 * 1000 - 1 + 1     # one inf dropped, the pixel above the window added
+    result = MetricSetResult("KITTI_Eigen", "ok", headline="abs_rel", per_image={"a": ours})
+    summary = result.summary()["metrics"]
+    assert summary["rmse_log"] is None and summary["abs_rel"] == pytest.approx(expected["abs_rel"], rel=1e-5)
