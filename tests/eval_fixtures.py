@@ -121,23 +121,39 @@ def build_sintel(root, rng):
 KITTI_FRAMES = [("2011_09_26_drive_0002_sync", "0000000006", "val"),
                 ("2011_09_26_drive_0002_sync", "0000000009", "val"),
                 ("2011_10_03_drive_0047_sync", "0000000032", "train")]
+KITTI_SIZES = [(375, 1242), (375, 1242), (370, 1226)]   # real raw frames differ in size
 
 
 def build_kitti(root, rng):
     """<date>/<drive>/image_02/data/<frame>.png + data_depth_annotated/<split>/<drive>/proj_depth/
-    groundtruth/image_02/<frame>.png (16-bit, depth*256, 0 invalid) + a frame list of these frames."""
+    groundtruth/image_02/<frame>.png (16-bit, depth*256, 0 invalid, full raw size) + a frame list of these
+    frames. Samples hold the ground truth of the 1216x352 window (what the reader returns with crop "kitti")."""
     samples = {}
-    for key, (drive, frame, split) in enumerate(KITTI_FRAMES):
+    for key, ((drive, frame, split), (height, width)) in enumerate(zip(KITTI_FRAMES, KITTI_SIZES)):
         _write_image(os.path.join(root, drive[:10], drive, "image_02", "data", frame + ".png"),
-                     flat_rgb(key, 10, 32))
-        stored = np.round(random_depth(rng, 10, 32, 1.0, 100.0, 0.6) * 256.0)
+                     flat_rgb(key, height, width))
+        stored = np.round(random_depth(rng, height, width, 1.0, 100.0, 0.6) * 256.0)
         _write_png16(os.path.join(root, "data_depth_annotated", split, drive, "proj_depth", "groundtruth",
                                   "image_02", frame + ".png"), stored)
-        samples[f"{drive}/{frame}"] = FixtureSample(key, stored / 256.0)
+        top, left = height - 352, (width - 1216) // 2
+        samples[f"{drive}/{frame}"] = FixtureSample(key, stored[top:, left:left + 1216] / 256.0)
     frame_list = os.path.join(root, "frames.txt")
     with open(frame_list, "w", encoding="utf-8") as handle:
         handle.write("# test frames\n" + "".join(f"{drive} {frame}\n" for drive, frame, _ in KITTI_FRAMES))
-    return Fixture(root, samples, {"frame_list": frame_list})
+    return Fixture(root, samples, {"frame_list": frame_list, "crop": "kitti"})
+
+
+def write_kitti_selection(root, fixture, frames=None):
+    """KITTI's depth-selection layout in ``root/val_selection_cropped`` (image/<drive>_image_<frame>_image_02.png,
+    groundtruth_depth/<drive>_groundtruth_depth_<frame>_image_02.png) holding the 1216x352 crops of the raw
+    fixture's ``frames`` (default all)."""
+    for name in frames or fixture.samples:
+        drive, frame = name.split("/")
+        truth = fixture.samples[name]
+        _write_image(os.path.join(root, "val_selection_cropped", "image", f"{drive}_image_{frame}_image_02.png"),
+                     flat_rgb(truth.key, 352, 1216))
+        _write_png16(os.path.join(root, "val_selection_cropped", "groundtruth_depth",
+                                  f"{drive}_groundtruth_depth_{frame}_image_02.png"), np.round(truth.depth * 256.0))
 
 
 MATLAB_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 ."

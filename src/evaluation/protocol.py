@@ -231,7 +231,8 @@ def evaluate_set(eval_set, predict_fn, writer=None, max_images=0, score_fn=None,
     return result
 
 
-def run_evaluation(requests, predict_fn, output_dir, run_info=None, max_images=0, skip_missing=False):
+def run_evaluation(requests, predict_fn, output_dir, run_info=None, max_images=0, skip_missing=False,
+                   set_predict=None, set_info=None):
     """Evaluate the requested sets one after the other, writing results as each set finishes.
 
     Args:
@@ -242,6 +243,8 @@ def run_evaluation(requests, predict_fn, output_dir, run_info=None, max_images=0
         max_images: per-set limit (0: all images).
         skip_missing: True (``data_name all``): a set whose folder does not exist is "skipped"
             instead of "failed".
+        set_predict: optional {set name: predict_fn} replacing ``predict_fn`` for that set (its own preprocessing).
+        set_info: optional {set name: dict} added to that set's settings in metrics.json.
 
     Returns:
         dict set name -> SetResult. A failing set never stops the others.
@@ -249,7 +252,9 @@ def run_evaluation(requests, predict_fn, output_dir, run_info=None, max_images=0
     writer = ResultWriter(output_dir, run_info)
     for name, root, options in requests:
         try:
-            result = evaluate_set(create_eval_set(name, root, **options), predict_fn, writer, max_images)
+            predict = (set_predict or {}).get(name, predict_fn)
+            result = evaluate_set(create_eval_set(name, root, **options), predict, writer, max_images)
+            result.settings.update((set_info or {}).get(name, {}))
         except DatasetNotFoundError as err:
             status = "skipped" if skip_missing else "failed"
             (logger.warning if skip_missing else logger.error)("%s %s: %s", name, status, err)
