@@ -1,7 +1,9 @@
-"""Zero-shot evaluation on DIW, ETH3D, Sintel, KITTI, NYUv2 and TUM (MiDaS protocol).
+"""Zero-shot evaluation on DIW, ETH3D, Sintel, KITTI, NYUv2 and TUM (MiDaS protocol), or metric-depth evaluation.
 
     python midas_eval.py --data_name all --weights midas_v21-f6b98070.pt --datapath_NYU /data/NYU \
         --eval_output_dir eval_results
+    python midas_eval.py --protocol metric --data_name KITTI_Eigen --datapath_KITTI_Eigen /data/KITTI \
+        --pred_path predictions --garg_crop true --do_kb_crop true
 
 Writes val.json (headline metric per set), metrics.json and per_image.csv in eval_output_dir.
 Exit status: 0 every requested set complete; 1 a set or some images failed (the rest is written);
@@ -11,12 +13,12 @@ import sys
 
 import src  # noqa: F401  (pins oneDNN before MindSpore loads)
 from src.cli import run_tool
-from src.evaluation.zero_shot import evaluate
+from src.evaluation.entry import run_protocol
 
 
 def main(argv=None):
     """Entry point; returns the exit status."""
-    return run_tool(evaluate, argv, "eval", __doc__.split("\n\n", maxsplit=1)[0])
+    return run_tool(run_protocol, argv, "eval", __doc__.split("\n\n", maxsplit=1)[0])
 
 
 if __name__ == "__main__":

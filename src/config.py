@@ -234,9 +234,14 @@ def build_parser(defaults, tool, description=None):
 
 
 def _set_dotted(mapping, dotted, value):
+    """Set a flag's value; a mapping given for a key whose default is a non-empty mapping is merged over it
+    (its keys checked and typed like a file's)."""
     *parents, leaf = dotted.split(".")
     for parent in parents:
         mapping = mapping[parent]
+    current = mapping.get(leaf)
+    if isinstance(current, dict) and current and isinstance(value, dict):
+        value = merge_config(current, value, f"--{leaf}")
     mapping[leaf] = value
 
 

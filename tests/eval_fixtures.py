@@ -121,23 +121,39 @@ def build_sintel(root, rng):
 KITTI_FRAMES = [("2011_09_26_drive_0002_sync", "0000000006", "val"),
                 ("2011_09_26_drive_0002_sync", "0000000009", "val"),
                 ("2011_10_03_drive_0047_sync", "0000000032", "train")]
+KITTI_SIZES = [(375, 1242), (375, 1242), (370, 1226)]   # real raw frames differ in size
 
 
 def build_kitti(root, rng):
     """<date>/<drive>/image_02/data/<frame>.png + data_depth_annotated/<split>/<drive>/proj_depth/
-    groundtruth/image_02/<frame>.png (16-bit, depth*256, 0 invalid) + a frame list of these frames."""
+    groundtruth/image_02/<frame>.png (16-bit, depth*256, 0 invalid, full raw size) + a frame list of these
+    frames. Samples hold the ground truth of the 1216x352 window (what the reader returns with crop "kitti")."""
     samples = {}
-    for key, (drive, frame, split) in enumerate(KITTI_FRAMES):
+    for key, ((drive, frame, split), (height, width)) in enumerate(zip(KITTI_FRAMES, KITTI_SIZES)):
         _write_image(os.path.join(root, drive[:10], drive, "image_02", "data", frame + ".png"),
-                     flat_rgb(key, 10, 32))
-        stored = np.round(random_depth(rng, 10, 32, 1.0, 100.0, 0.6) * 256.0)
+                     flat_rgb(key, height, width))
+        stored = np.round(random_depth(rng, height, width, 1.0, 100.0, 0.6) * 256.0)
         _write_png16(os.path.join(root, "data_depth_annotated", split, drive, "proj_depth", "groundtruth",
                                   "image_02", frame + ".png"), stored)
-        samples[f"{drive}/{frame}"] = FixtureSample(key, stored / 256.0)
+        top, left = height - 352, (width - 1216) // 2
+        samples[f"{drive}/{frame}"] = FixtureSample(key, stored[top:, left:left + 1216] / 256.0)
     frame_list = os.path.join(root, "frames.txt")
     with open(frame_list, "w", encoding="utf-8") as handle:
         handle.write("# test frames\n" + "".join(f"{drive} {frame}\n" for drive, frame, _ in KITTI_FRAMES))
-    return Fixture(root, samples, {"frame_list": frame_list})
+    return Fixture(root, samples, {"frame_list": frame_list, "crop": "kitti"})
+
+
+def write_kitti_selection(root, fixture, frames=None):
+    """KITTI's depth-selection layout in ``root/val_selection_cropped`` (image/<drive>_image_<frame>_image_02.png,
+    groundtruth_depth/<drive>_groundtruth_depth_<frame>_image_02.png) holding the 1216x352 crops of the raw
+    fixture's ``frames`` (default all)."""
+    for name in frames or fixture.samples:
+        drive, frame = name.split("/")
+        truth = fixture.samples[name]
+        _write_image(os.path.join(root, "val_selection_cropped", "image", f"{drive}_image_{frame}_image_02.png"),
+                     flat_rgb(truth.key, 352, 1216))
+        _write_png16(os.path.join(root, "val_selection_cropped", "groundtruth_depth",
+                                  f"{drive}_groundtruth_depth_{frame}_image_02.png"), np.round(truth.depth * 256.0))
 
 
 MATLAB_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 ."
@@ -205,3 +221,56 @@ def build_all(base, seed=0):
     """Every fixture set under ``base/<set>``; returns {set name: Fixture}."""
     rng = np.random.default_rng(seed)
     return {name: builder(os.path.join(base, name), rng) for name, builder in BUILDERS.items()}
+
+
+# ------------------------------------------------------------------ metric protocol (eval_with_pngs layouts)
+# (date, drive, frame, annotated split or None = no ground truth on disk, (H, W)); real KITTI frames vary in size
+KITTI_EIGEN_FRAMES = [("2011_09_26", "2011_09_26_drive_0002_sync", "0000000069", "val", (375, 1242)),
+                      ("2011_09_26", "2011_09_26_drive_0002_sync", "0000000070", "val", (375, 1242)),
+                      ("2011_10_03", "2011_10_03_drive_0047_sync", "0000000010", "train", (370, 1226)),
+                      ("2011_09_28", "2011_09_28_drive_0001_sync", "0000000005", None, (375, 1242))]
+KITTI_FOCAL = "721.5377"
+
+
+def build_kitti_eigen(root, rng):
+    """Raw drives <date>/<drive>/image_02/data/<frame>.png + data_depth_annotated/<split>/<drive>/proj_depth/
+    groundtruth/image_02/<frame>.png (16-bit, m x 256, 0 = none; LiDAR-like: empty outside the 352x1216 window
+    and sparse inside, some beyond 80 m) + an eigen_test_files_with_gt.txt-format list whose last frame has no
+    ground truth ("None", and no file). Samples: ``<drive>_<frame>`` -> stored ground truth (metres)."""
+    lines, samples = [], {}
+    for key, (date, drive, frame, split, (height, width)) in enumerate(KITTI_EIGEN_FRAMES):
+        image_rel = f"{date}/{drive}/image_02/data/{frame}.png"
+        _write_image(os.path.join(root, image_rel), flat_rgb(key, height, width))
+        gt_rel = f"{drive}/proj_depth/groundtruth/image_02/{frame}.png" if split else "None"
+        lines.append(f"{image_rel} {gt_rel} {KITTI_FOCAL}\n")
+        stored = np.zeros((height, width))
+        if split:
+            top, left = height - 352, (width - 1216) // 2
+            stored[top:, left:left + 1216] = np.round(random_depth(rng, 352, 1216, 1.0, 95.0, 0.75) * 256.0)
+            _write_png16(os.path.join(root, "data_depth_annotated", split, gt_rel), stored)
+        samples[f"{drive}_{frame}"] = FixtureSample(key, stored / 256.0 if split else None)
+    test_list = os.path.join(root, "eigen_test_files_with_gt.txt")
+    with open(test_list, "w", encoding="utf-8") as handle:
+        handle.write("".join(lines))
+    return Fixture(root, samples, {"test_list": test_list})
+
+
+def write_metric_predictions(folder, fixture, divisor, rng, kb_crop=False):
+    """One 16-bit PNG per sample, ``<name>.png``, value = depth x ``divisor``: the ground truth times a random
+    factor (0.7-1.4) where it exists, uniform 0.5-100 m elsewhere, some 0 and some beyond the range; with
+    ``kb_crop`` only the 352x1216 window. Returns {name: the full-size prediction in metres as written}."""
+    os.makedirs(folder, exist_ok=True)
+    written = {}
+    for name, truth in fixture.samples.items():
+        shape = truth.depth.shape if truth.depth is not None else (375, 1242)
+        gt = truth.depth if truth.depth is not None else np.zeros(shape)
+        depth = np.where(gt > 0, gt * rng.uniform(0.7, 1.4, shape), rng.uniform(0.5, 100.0, shape))
+        depth[rng.random(shape) < 0.02] = 0.0
+        depth[rng.random(shape) < 0.02] = 150.0
+        values = np.clip(np.round(depth * divisor), 0, 65535)
+        if kb_crop:
+            top, left = shape[0] - 352, (shape[1] - 1216) // 2
+            values = values[top:top + 352, left:left + 1216]
+        _write_png16(os.path.join(folder, name + ".png"), values)
+        written[name] = values / divisor
+    return written

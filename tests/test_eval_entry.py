@@ -1,4 +1,5 @@
 """End-to-end: ``sh scripts/run_eval.sh DEVICE_ID all CKPT CONFIG`` on the fixtures with a tiny random network."""
+import dataclasses
 import json
 import os
 import shutil
@@ -35,6 +36,7 @@ def write_config(path, fixtures, output_dir, **overrides):
     config["eval"].update({f"datapath_{name}": fixture.root for name, fixture in fixtures.items()})
     config["eval"].update(eval_output_dir=str(output_dir), kitti_frame_list=fixtures["Kitti"].options["frame_list"],
                           **overrides)
+    config["eval"]["set_preprocessing"]["Kitti"]["side"] = 64    # "minimal" as the authors' script, at 64 (quick)
     with open(path, "w", encoding="utf-8") as handle:
         yaml.safe_dump(config, handle)
     return str(path)
@@ -124,12 +126,18 @@ def test_run_eval_all_writes_every_set_equal_to_reference(setup):
     from src.config import load_config  # pylint: disable=import-outside-toplevel
     from src.evaluation.sets import create_eval_set  # pylint: disable=import-outside-toplevel
     from src.inference.predictor import build_predictor  # pylint: disable=import-outside-toplevel
+    from src.inference.predictor import DepthPredictor  # pylint: disable=import-outside-toplevel
     predictor = build_predictor(load_config(["--config", config_path]), ckpt)
+    kitti = DepthPredictor(predictor.forward, dataclasses.replace(predictor.preprocessing, resize_method="minimal"),
+                           predictor.model_type)
+    assert metrics["sets"]["Kitti"]["settings"]["preprocessing"]["resize_method"] == "minimal"
+    assert metrics["sets"]["Kitti"]["settings"]["crop"] == "kitti"
+    assert metrics["sets"]["NYU"]["settings"]["preprocessing"] == metrics["preprocessing"]
     for name, fixture in fixtures.items():
         eval_set = create_eval_set(name, fixture.root, **fixture.options)
         scores = []
         for sample_name, truth in fixture.samples.items():
-            prediction = predictor.predict_network(eval_set.load(sample_name).image)
+            prediction = (kitti if name == "Kitti" else predictor).predict_network(eval_set.load(sample_name).image)
             if truth.depth is None:
                 scores.append(reference_whdr(prediction, truth.pairs))
             else:

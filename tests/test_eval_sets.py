@@ -17,8 +17,8 @@ from src.evaluation.sets import DATA_NAMES, EVAL_SETS, EvalDataError, create_eva
 from src.evaluation.sets.tum import associate
 from src.evaluation.protocol import evaluate_set, run_evaluation, upsample_bilinear
 from reference.evaluation_torch import reference_dense, reference_whdr  # noqa: E402
-from tests.eval_fixtures import (BLUE, GREEN, KITTI_FRAMES, TUM_DEPTH, TUM_PAIRS, TUM_RGB, build_all, build_sintel,
-                                 sample_key)
+from tests.eval_fixtures import (BLUE, GREEN, KITTI_FRAMES, KITTI_SIZES, TUM_DEPTH, TUM_PAIRS, TUM_RGB, build_all,
+                                 build_sintel, sample_key, write_kitti_selection)
 
 PRED_SHAPE = (15, 20)
 
@@ -62,6 +62,31 @@ def test_kitti_depth_is_16bit_over_256_and_found_in_train_split_too(fixtures):
     depth = eval_set.load(f"{drive}/{frame}").depth
     assert depth.max() > 80 and (depth == 0).any()
     assert np.allclose(depth * 256, np.round(depth * 256))
+
+
+def test_kitti_selection_layout_is_used_as_is_and_raw_frames_are_cut_to_its_window(fixtures, tmp_path):
+    """val_selection_cropped/ frames are read as they are; a frame missing there comes from the raw drives, cut
+    to the same 1216x352 window (top = H - 352, left = (W - 1216) // 2); crop "none" keeps raw frames whole."""
+    raw = fixtures["Kitti"]
+    mixed = tmp_path / "mixed"
+    shutil.copytree(raw.root, mixed)
+    names = list(raw.samples)
+    write_kitti_selection(str(mixed), raw, names[:2])
+    os.remove(mixed / "2011_09_26" / names[0].split("/")[0] / "image_02" / "data" / (names[0][-10:] + ".png"))
+    eval_set = create_eval_set("Kitti", str(mixed), frame_list=raw.options["frame_list"], crop="kitti")
+    for name in names:                               # names[0] exists only in the selection layout now
+        sample = eval_set.load(name)
+        assert sample.image.shape == (352, 1216, 3) and np.array_equal(sample.depth, raw.samples[name].depth)
+    whole = create_eval_set("Kitti", raw.root, frame_list=raw.options["frame_list"], crop="none").load(names[2])
+    assert whole.depth.shape == KITTI_SIZES[2]
+    top, left = KITTI_SIZES[2][0] - 352, (KITTI_SIZES[2][1] - 1216) // 2
+    assert np.array_equal(whole.depth[top:, left:left + 1216], raw.samples[names[2]].depth)
+
+
+def test_kitti_valid_pixels_are_every_pixel_with_ground_truth():
+    settings = create_eval_set.__globals__["EVAL_SETS"]["Kitti"].settings
+    depth = np.array([[0.0, 0.5, 79.0, 80.0, 150.0]])
+    assert settings.valid_mask(depth).tolist() == [[False, True, True, True, True]] and settings.depth_cap == 80.0
 
 
 def test_kitti_default_list_is_the_161_protocol_frames(fixtures):
@@ -155,9 +180,16 @@ def test_exact_disparity_up_to_scale_and_shift_scores_perfectly(fixtures, name):
     for truth in fixture.samples.values():
         valid = np.isfinite(truth.depth) & (truth.depth > 0)
         by_key[truth.key] = np.where(valid, 0.7 / np.where(valid, truth.depth, 1.0) + 0.2, 5.0)
-    result = evaluate_set(open_set(fixtures, name), lambda rgb: by_key[sample_key(rgb)].astype(np.float64))
+    eval_set = open_set(fixtures, name)
+    result = evaluate_set(eval_set, lambda rgb: by_key[sample_key(rgb)].astype(np.float64))
     metrics = result.mean_metrics
-    assert metrics["abs_rel"] < 1e-5 and metrics["delta1"] == 0.0 and metrics["rmse_log"] < 1e-5
+    # exact up to the cap: KITTI keeps ground truth beyond 80 m valid, the aligned depth stops at 80 m
+    capped = []
+    for truth in fixture.samples.values():
+        gt = truth.depth[eval_set.settings.valid_mask(truth.depth)]
+        capped.append(np.mean((gt - np.minimum(gt, eval_set.settings.depth_cap)) / gt))
+    assert (np.mean(capped) > 0.01) == (name == "Kitti")
+    assert metrics["abs_rel"] == pytest.approx(np.mean(capped), abs=1e-5) and metrics["rmse_log"] < 0.3
 
 
 # ------------------------------------------------------------------------------- failures, output
@@ -234,3 +266,23 @@ def test_run_evaluation_skips_missing_sets_and_survives_a_crashing_set(fixtures,
     rows = (out / "per_image.csv").read_text().strip().splitlines()
     assert rows[0].startswith("set,sample,status,valid_points,abs_rel")
     assert sum(row.startswith("NYU,") for row in rows) == 3 and sum(row.startswith("Sintel,") for row in rows) == 1
+
+
+# ------------------------------------------------------------------------------- per-set preprocessing
+def test_set_preprocessing_defaults_follow_the_authors_kitti_script_and_are_checked():
+    from src.config import load_config  # pylint: disable=import-outside-toplevel
+    from src.evaluation.zero_shot import eval_requests  # pylint: disable=import-outside-toplevel
+    from src.inference.transforms import network_size  # pylint: disable=import-outside-toplevel
+    config = load_config(["--set_preprocessing", "{Kitti: {side: 320}}"], "eval")
+    assert dict(config.eval.set_preprocessing.Kitti) == {"resize_method": "minimal", "side": 320, "crop": "kitti"}
+    assert dict(config.eval.set_preprocessing.NYU) == {"resize_method": "card", "side": 0, "crop": "none"}
+    kitti = load_config([], "eval").eval.set_preprocessing.Kitti
+    assert network_size(352, 1216, kitti.side, kitti.side, True, 32, kitti.resize_method) == (384, 1312)
+    options = {name: opts for name, _, opts in eval_requests(config.eval)}
+    assert options["Kitti"] == {"frame_list": None, "crop": "kitti"} and options["NYU"] == {}
+    for flag, message in (("{NYU: {crop: kitti}}", "set_preprocessing.NYU.crop must be none, got 'kitti'"),
+                          ("{DIW: {resize_method: nearest}}", "set_preprocessing.DIW.resize_method must be card or "
+                                                               "one of upper_bound, lower_bound, minimal")):
+        bad = load_config(["--set_preprocessing", flag], "eval")
+        with pytest.raises(ValueError, match=message):
+            eval_requests(bad.eval)

@@ -113,3 +113,9 @@ def test_kitti_crop_skips_images_smaller_than_the_window(setup, tmp_path, capsys
     err = capsys.readouterr().err
     assert "color.jpg: --kitti_crop: 90x70 image is smaller than the 1216x352 KITTI crop" in err
     assert not [name for name in os.listdir(tmp_path) if name.endswith(".pfm")]
+
+
+def test_output_prefix_must_be_a_name_part(setup, tmp_path, capsys):
+    assert run(setup, tmp_path / "out", "--output_prefix", "sub/dir_") == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert errors == ["error: --output_prefix 'sub/dir_' must be part of a file name (no folder)"]

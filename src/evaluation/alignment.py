@@ -51,3 +51,33 @@ def aligned_depth(prediction, gt_depth, depth_cap):
     scale, shift = compute_scale_and_shift(prediction, 1.0 / gt_depth)
     aligned = np.maximum(scale * prediction + shift, 1.0 / depth_cap)
     return 1.0 / aligned
+
+
+ALIGN_METHODS = ("median", "scale_shift")
+
+
+def align_disparity_to_depth(prediction, gt_depth, mask, method, max_depth):
+    """Metric depth from a relative inverse-depth map, aligned to the ground truth in disparity space.
+
+    Args:
+        prediction: float [H, W] relative inverse depth (a MiDaS/DPT relative model's output).
+        gt_depth: float [H, W] ground-truth depth in metres (same size).
+        mask: bool [H, W] pixels the alignment is fitted on.
+        method: "median" (s = median(1 / gt) / median(prediction)) or "scale_shift" (least squares
+            s * prediction + t ~ 1 / gt, :func:`compute_scale_and_shift`).
+        max_depth: the aligned disparity is clamped from below at 1 / max_depth before inversion.
+
+    Returns:
+        float64 [H, W] depth in metres, in (0, max_depth].
+    """
+    if method not in ALIGN_METHODS:
+        raise ValueError(f"align must be one of {', '.join(ALIGN_METHODS)}, got '{method}'")
+    prediction = np.asarray(prediction, dtype=np.float64)
+    target = np.zeros_like(prediction)
+    target[mask] = 1.0 / np.asarray(gt_depth, dtype=np.float64)[mask]
+    if method == "median":
+        median = np.median(prediction[mask])
+        scale, shift = (np.median(target[mask]) / median if median > 0 else 0.0), 0.0
+    else:
+        scale, shift = compute_scale_and_shift(prediction, target, mask)
+    return 1.0 / np.maximum(scale * prediction + shift, 1.0 / max_depth)

@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from src.evaluation.alignment import aligned_depth
+from src.evaluation.metric_protocol import NoValidPixels
 from src.evaluation.metrics import depth_metrics, whdr
 from src.evaluation.sets import DatasetNotFoundError, create_eval_set
 from src.fileio.atomic import atomic_write
@@ -128,23 +129,26 @@ class SetResult:
 
 
 class ResultWriter:
-    """Writes val.json, metrics.json and per_image.csv in ``output_dir`` (fresh files per run)."""
+    """Writes val.json, metrics.json and per_image.csv in ``output_dir`` (fresh files per run); ``metric_columns``
+    are the per-image metrics of the CSV (the zero-shot ones by default)."""
 
-    def __init__(self, output_dir, run_info=None):
+    def __init__(self, output_dir, run_info=None, metric_columns=METRIC_COLUMNS):
         os.makedirs(output_dir, exist_ok=True)
         self.output_dir = output_dir
         self.run_info = dict(run_info or {})
+        self.metric_columns = tuple(metric_columns)
         self.results = {}
         self.csv_path = os.path.join(output_dir, "per_image.csv")
         with open(self.csv_path, "w", newline="", encoding="utf-8") as handle:
-            csv.writer(handle).writerow(CSV_COLUMNS)
+            csv.writer(handle).writerow(("set", "sample", "status", "valid_points") + self.metric_columns
+                                        + ("message",))
         self._write_json()
 
     def add_row(self, set_name, sample, status, metrics=None, message=""):
         """Append one image's row to per_image.csv (flushed immediately)."""
         metrics = metrics or {}
         row = [set_name, sample, status, metrics.get("valid_points", "")]
-        row += [repr(metrics[key]) if key in metrics else "" for key in METRIC_COLUMNS]
+        row += [repr(metrics[key]) if key in metrics else "" for key in self.metric_columns]
         with open(self.csv_path, "a", newline="", encoding="utf-8") as handle:
             csv.writer(handle).writerow(row + [message])
 
@@ -176,7 +180,7 @@ def _json_settings(settings):
             for key, value in dataclasses.asdict(settings).items()}
 
 
-def evaluate_set(eval_set, predict_fn, writer=None, max_images=0):
+def evaluate_set(eval_set, predict_fn, writer=None, max_images=0, score_fn=None, result=None):
     """Evaluate one test set; data errors of single images are logged, recorded and skipped.
 
     Args:
@@ -184,6 +188,8 @@ def evaluate_set(eval_set, predict_fn, writer=None, max_images=0):
         predict_fn: rgb float64 [H, W, 3] -> inverse depth float [h, w] at network resolution.
         writer: optional :class:`ResultWriter` receiving one CSV row per image.
         max_images: evaluate only the first N images (0: all).
+        score_fn: optional function(sample name) -> metrics dict replacing the zero-shot scoring of
+            ``predict_fn`` (the metric protocol); ``result``: the SetResult to fill (default a new one).
 
     Returns:
         SetResult: status "ok", or "failed" with the results so far if an unexpected error stopped
@@ -193,12 +199,15 @@ def evaluate_set(eval_set, predict_fn, writer=None, max_images=0):
     names = eval_set.sample_names()
     if max_images:
         names = names[:max_images]
-    result = SetResult(eval_set.name, "ok", headline=settings.headline, data_path=eval_set.root,
-                       images_total=len(names), settings=_json_settings(settings))
+    if result is None:
+        result = SetResult(eval_set.name, "ok", headline=settings.headline, data_path=eval_set.root,
+                           settings=_json_settings(settings))
+    result.images_total = len(names)
+    score = score_fn or (lambda name: evaluate_sample(predict_fn, eval_set.load(name), settings))
     for name in tqdm(names, desc=eval_set.name, unit="img", dynamic_ncols=True):
         try:
-            metrics = evaluate_sample(predict_fn, eval_set.load(name), settings)
-        except NoValidGroundTruth as err:
+            metrics = score(name)
+        except (NoValidGroundTruth, NoValidPixels) as err:
             result.without_valid_gt.append(name)
             logger.warning("%s: %s", eval_set.name, err)
             status, metrics, message = "no_valid_ground_truth", None, str(err)
@@ -222,7 +231,8 @@ def evaluate_set(eval_set, predict_fn, writer=None, max_images=0):
     return result
 
 
-def run_evaluation(requests, predict_fn, output_dir, run_info=None, max_images=0, skip_missing=False):
+def run_evaluation(requests, predict_fn, output_dir, run_info=None, max_images=0, skip_missing=False,
+                   set_predict=None, set_info=None):
     """Evaluate the requested sets one after the other, writing results as each set finishes.
 
     Args:
@@ -233,6 +243,8 @@ def run_evaluation(requests, predict_fn, output_dir, run_info=None, max_images=0
         max_images: per-set limit (0: all images).
         skip_missing: True (``data_name all``): a set whose folder does not exist is "skipped"
             instead of "failed".
+        set_predict: optional {set name: predict_fn} replacing ``predict_fn`` for that set (its own preprocessing).
+        set_info: optional {set name: dict} added to that set's settings in metrics.json.
 
     Returns:
         dict set name -> SetResult. A failing set never stops the others.
@@ -240,7 +252,9 @@ def run_evaluation(requests, predict_fn, output_dir, run_info=None, max_images=0
     writer = ResultWriter(output_dir, run_info)
     for name, root, options in requests:
         try:
-            result = evaluate_set(create_eval_set(name, root, **options), predict_fn, writer, max_images)
+            predict = (set_predict or {}).get(name, predict_fn)
+            result = evaluate_set(create_eval_set(name, root, **options), predict, writer, max_images)
+            result.settings.update((set_info or {}).get(name, {}))
         except DatasetNotFoundError as err:
             status = "skipped" if skip_missing else "failed"
             (logger.warning if skip_missing else logger.error)("%s %s: %s", name, status, err)

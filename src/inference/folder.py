@@ -46,6 +46,7 @@ class OutputOptions:
         scale: factor applied to the upsampled output before writing (isl-org/DPT: 256 KITTI, 1000 NYU).
         pfm_in_metres: the PFM holds the unscaled output (metres) instead.
         kitti_crop: cut every image to its KITTI 352x1216 window before inference.
+        prefix: put before every output file name (``<prefix><stem>.png``).
     """
 
     png_bits: int = 2
@@ -54,6 +55,7 @@ class OutputOptions:
     scale: float = 1.0
     pfm_in_metres: bool = False
     kitti_crop: bool = False
+    prefix: str = ""
 
 
 def output_options(run, model_type):
@@ -66,8 +68,10 @@ def output_options(run, model_type):
         raise ValueError(f"--absolute_depth needs a metric model ({metric}); {model_type} outputs "
                          f"{output.description}")
     pfm_in_metres = run.depth_in_metres and output.is_metric
+    if os.path.basename(run.output_prefix) != run.output_prefix:
+        raise ValueError(f"--output_prefix '{run.output_prefix}' must be part of a file name (no folder)")
     return OutputOptions(run.png_bits, run.colormap, run.absolute_depth, output.file_scale, pfm_in_metres,
-                         run.kitti_crop)
+                         run.kitti_crop, run.output_prefix)
 
 
 def write_prediction(path_stem, depth, options):
@@ -92,7 +96,7 @@ def process_folder(predictor, image_paths, output_path, options=OutputOptions())
     """Predict and write every image; returns [(path, error message)] of the images that failed."""
     failures, seen_stems = [], set()
     for path in tqdm(image_paths, desc="depth", unit="img"):
-        stem = os.path.splitext(os.path.basename(path))[0]
+        stem = options.prefix + os.path.splitext(os.path.basename(path))[0]
         if stem in seen_stems:
             LOGGER.warning("%s: another image has the stem '%s'; its outputs are overwritten", path, stem)
         seen_stems.add(stem)

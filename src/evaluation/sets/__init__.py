@@ -1,18 +1,23 @@
 """Readers of the six MiDaS zero-shot test sets behind one interface (:class:`EvalSet`), and a registry.
 
-``EVAL_SETS`` maps the ``--data_name`` of each set to its reader class, in the paper's column order.
+``EVAL_SETS`` maps the ``--data_name`` of each set to its reader class, in the paper's column order;
+``METRIC_SETS`` holds the sets of the metric-depth protocol (``--protocol metric``).
 """
 from src.evaluation.sets.base import DatasetNotFoundError, EvalDataError, EvalSet, EvalSettings
 from src.evaluation.sets.diw import DIW
 from src.evaluation.sets.eth3d import ETH3D
 from src.evaluation.sets.kitti import Kitti
+from src.evaluation.sets.kitti_eigen import KittiEigen
 from src.evaluation.sets.nyu import NYU
+from src.evaluation.sets.nyu_eigen import NYUEigen
 from src.evaluation.sets.sintel import Sintel
 from src.evaluation.sets.tum import TUM
 
 # Adding an evaluation set: its reader module (an EvalSet subclass) and one entry here.
 EVAL_SETS = {cls.name: cls for cls in (DIW, ETH3D, Sintel, Kitti, NYU, TUM)}
 DATA_NAMES = tuple(EVAL_SETS) + ("all",)
+METRIC_SETS = {cls.name: cls for cls in (KittiEigen, NYUEigen)}
+METRIC_DATA_NAMES = tuple(METRIC_SETS) + ("all",)
 
 
 def selected_sets(data_name):
@@ -20,7 +25,19 @@ def selected_sets(data_name):
     if data_name == "all":
         return list(EVAL_SETS)
     if data_name not in EVAL_SETS:
-        raise ValueError(f"unknown data_name '{data_name}'; choose one of {', '.join(DATA_NAMES)}")
+        hint = " (a metric set: add --protocol metric)" if data_name in METRIC_SETS else ""
+        raise ValueError(f"unknown data_name '{data_name}'{hint}; choose one of {', '.join(DATA_NAMES)}")
+    return [data_name]
+
+
+def selected_metric_sets(data_name):
+    """Metric-protocol set names selected by ``data_name`` (one of METRIC_SETS or "all"); ValueError otherwise."""
+    if data_name == "all":
+        return list(METRIC_SETS)
+    if data_name not in METRIC_SETS:
+        hint = " (a zero-shot set: omit --protocol metric)" if data_name in EVAL_SETS else ""
+        raise ValueError(f"unknown data_name '{data_name}' for --protocol metric{hint}; choose one of "
+                         f"{', '.join(METRIC_DATA_NAMES)}")
     return [data_name]
 
 
@@ -35,6 +52,7 @@ def datapath_key(name):
     return f"datapath_{name}"
 
 
-__all__ = ["EVAL_SETS", "DATA_NAMES", "selected_sets", "create_eval_set", "datapath_key", "EvalSet", "EvalSettings",
+__all__ = ["EVAL_SETS", "DATA_NAMES", "METRIC_SETS", "METRIC_DATA_NAMES", "selected_sets", "selected_metric_sets",
+           "create_eval_set", "datapath_key", "EvalSet", "EvalSettings",
            "EvalDataError", "DatasetNotFoundError", "DIW", "ETH3D", "Sintel",
-           "Kitti", "NYU", "TUM"]
+           "Kitti", "NYU", "TUM", "KittiEigen", "NYUEigen"]

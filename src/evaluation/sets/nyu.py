@@ -37,17 +37,22 @@ class NYU(EvalSet):
         return {f"{index:04d}": (labeled_path, int(index) - 1) for index in test_indices}
 
     def _load(self, name, entry):
-        labeled_path, index = entry
-        try:
-            with h5py.File(labeled_path, "r") as handle:
-                image = np.swapaxes(handle["images"][index], 0, 2)
-                depth = np.swapaxes(handle["rawDepths"][index], 0, 1)
-        except (OSError, KeyError, ValueError) as err:
-            raise EvalDataError(f"{labeled_path}: cannot read image {name} ({err})") from err
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or image.shape[:2] != depth.shape:
-            raise EvalDataError(f"{labeled_path}: image {name} has unexpected layout {image.dtype} {image.shape} "
-                                f"/ depth {depth.shape}")
+        image, depth = read_labeled(*entry, name)
         return DepthSample(name, image / 255.0, depth.astype(np.float32))
+
+
+def read_labeled(labeled_path, index, name):
+    """(uint8 RGB [H, W, 3], rawDepths float [H, W] metres) of the 0-based ``index`` of the labeled .mat."""
+    try:
+        with h5py.File(labeled_path, "r") as handle:
+            image = np.swapaxes(handle["images"][index], 0, 2)
+            depth = np.swapaxes(handle["rawDepths"][index], 0, 1)
+    except (OSError, KeyError, ValueError) as err:
+        raise EvalDataError(f"{labeled_path}: cannot read image {name} ({err})") from err
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or image.shape[:2] != depth.shape:
+        raise EvalDataError(f"{labeled_path}: image {name} has unexpected layout {image.dtype} {image.shape} "
+                            f"/ depth {depth.shape}")
+    return image, depth
 
 
 def _image_count(labeled_path):

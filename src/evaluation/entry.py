@@ -1,0 +1,13 @@
+"""``midas_eval.py``: the protocol of ``eval.protocol`` (zero-shot MiDaS, or metric depth) run on its sets."""
+from src.evaluation.metric_eval import evaluate_metric
+from src.evaluation.zero_shot import evaluate
+
+PROTOCOLS = {"zero_shot": evaluate, "metric": evaluate_metric}
+
+
+def run_protocol(config):
+    """Evaluate with the protocol ``config.eval.protocol``; returns the exit status."""
+    protocol = config.eval.protocol
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol '{protocol}'; choose one of {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[protocol](config)
