@@ -1,14 +1,14 @@
 """Inference latency: MindSpore (GRAPH mode) vs the PyTorch reference, one process per framework, alternated.
 
     python benchmarks/bench_infer.py [--model_types midas_v21 ... dpt_hybrid] [--repeats 3] [--warmup 2]
-                                     [--rounds 4] [--tiny]
+                                     [--rounds 4] [--threads N] [--tiny]
 
 Per model (native input size, batch 1): the reference network's random weights (official key layout, seed 0)
 are written once as a ``.pt`` and one random batch as ``.npy``. A PyTorch worker (its environment without
-``ONEDNN_MAX_CPU_ISA``, all cores, eval + inference mode) and a MindSpore worker (oneDNN capped at AVX2 as
-``src`` does, GRAPH mode, the ``.pt`` read by the repository's own loader) load both and warm up; then
-``--rounds`` rounds each time ``--repeats`` runs of one worker and then of the other, the order alternating
-per round, so load drift on a shared machine hits both alike (``benchmarks/infer_worker.py``). Prints a
+``ONEDNN_MAX_CPU_ISA``, eval + inference mode) and a MindSpore worker (oneDNN capped at AVX2 as ``src``
+does, GRAPH mode, the ``.pt`` read by the repository's own loader), each with ``--threads`` CPU kernel
+threads (default: all cores), load both and warm up; then ``--rounds`` rounds each time ``--repeats`` runs
+of one worker and then of the other, the order alternating per round, so load drift on a shared machine hits both alike (``benchmarks/infer_worker.py``). Prints a
 markdown table: median (and fastest) latency per framework over all its timed runs, the ratio of the medians
 MindSpore / PyTorch (< 1: MindSpore faster) and the max difference of the two outputs relative to the output
 range (parity check), and the machine's load average before and after (other processes share the cores).
@@ -111,7 +111,7 @@ def bench_model(model_type, args, folder):
     np.save(batch, np.random.default_rng(0).standard_normal((1, 3, side, side)).astype(np.float32))
     options = ["--model_type", model_type, "--arch", json.dumps(arch), "--weights", weights]
     subprocess.run([sys.executable, WORKER, "prepare", *options], env=worker_env("torch"), check=True)
-    options += ["--batch", batch, "--warmup", str(args.warmup)]
+    options += ["--batch", batch, "--warmup", str(args.warmup), "--threads", str(args.threads)]
     facts, times, outputs = run_workers(options, folder, args.rounds, args.repeats)
     ms_out, pt_out = outputs["mindspore"], outputs["torch"].reshape(outputs["mindspore"].shape)
     difference = float(np.abs(ms_out - pt_out).max() / (pt_out.max() - pt_out.min()))
@@ -132,6 +132,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per framework and round")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs after the first (compilation, caches)")
     parser.add_argument("--rounds", type=int, default=4, help="alternations of the two workers")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU kernel threads of each worker")
     parser.add_argument("--tiny", action="store_true", help="tiny architectures at 64x64 (smoke test)")
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]

@@ -2,6 +2,7 @@
 
     infer_worker.py prepare   --model_type T --arch JSON --weights W.pt
     infer_worker.py torch     --model_type T --arch JSON --weights W.pt --batch X.npy --output Y.npy --warmup N
+                              --threads N
     infer_worker.py mindspore (same options as torch)
 
 ``prepare`` (PyTorch) writes the reference network's random weights (official key layout, the parity tests'
@@ -50,9 +51,9 @@ def prepare(args):
 
 def torch_forward(args):
     """(numpy forward of the reference network with the saved weights, worker facts): eval, inference mode,
-    all cores."""
+    ``--threads`` intra-op threads."""
     import torch
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(args.threads)
     model = reference_network(args.model_type, args.arch)
     model.load_state_dict(torch.load(args.weights, weights_only=True))
     model.eval()
@@ -72,9 +73,10 @@ def mindspore_forward(args):
     from src.device import set_context
     from src.inference.predictor import load_network, network_forward
     set_context("CPU", pynative=False)
+    ms.device_context.cpu.op_tuning.threads_num(args.threads)
     _, net = load_network(Config({"model_type": args.model_type, args.model_type: args.arch}), args.weights)
     return network_forward(net), {"framework": f"MindSpore {ms.__version__} GRAPH",
-                                  "threads": ms.get_context("runtime_num_threads")}
+                                  "threads": args.threads}
 
 
 def serve(args, replies):
@@ -102,6 +104,7 @@ def main(argv=None):
     parser.add_argument("--batch", help="input batch .npy [1, 3, H, W] float32")
     parser.add_argument("--output", help="where to save the network's output (.npy)")
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU kernel threads")
     args = parser.parse_args(argv)
     if args.role == "prepare":
         prepare(args)
