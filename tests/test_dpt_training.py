@@ -6,13 +6,17 @@ keys (DPT's ``pretrained.model.*`` without the prefix), the .npz rewritten here 
 google-research/vision_transformer (input-major kernels, q/k/v kernels [C, heads, head_dim], out kernel
 [heads, head_dim, C], BiT GroupNorm parameters [1, 1, 1, C]).
 """
+import csv
 import os
+import subprocess
+import sys
 
 import mindspore as ms
 import numpy as np
 import pytest
 from mindspore import nn, ops
 
+from demo.synthetic import write_synthetic_dataset
 from src.models import create_model
 from src.training.init_weights import load_imagenet_encoder
 from src.training.losses import TrimmedProcrustesLoss
@@ -215,3 +219,57 @@ def test_mixed_precision_keeps_norms_softmax_and_loss_in_float32(tmp_path, monke
     assert seen["loss"] == [ms.float32] * 4
     if level != "O1":  # O1 casts the outputs of the whitelisted cells back to float32
         assert seen["dense"] and set(seen["dense"]) == {ms.float16}
+
+
+def dpt_train_args(model_type, tmp_path, encoder, *extra):
+    """midas_train.py arguments: tiny ``model_type`` on 4 synthetic 64x64 scenes, 2 steps, ``--pretrained_encoder``."""
+    write_synthetic_dataset(str(tmp_path / "data"), 4, rows=64, cols=64, seed=0)
+    arch = [word for key, value in DPT_TINY_ARCH[model_type].items()
+            for word in [f"--{model_type}.{key}", *map(str, value if isinstance(value, tuple) else [value])]]
+    return arch + ["--model_type", model_type, "--train_datasets", f"{{format: redweb, path: {tmp_path / 'data'}}}",
+                   "--crop_size", "64", "--val_fraction", "0.0", "--num_workers", "1", "--train.batch_size", "2",
+                   "--train.max_steps", "2", "--train.val_every", "0", "--train.log_every", "1",
+                   "--train.output_dir", str(tmp_path / "run"), "--pretrained_encoder", encoder, *extra]
+
+
+def run_midas_train(args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "midas_train.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900, check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_type, kind, seed", [("dpt_hybrid", "pth", "1"), ("dpt_large", "npz", "2")])
+def test_midas_train_trains_a_tiny_dpt_from_imagenet_weights(tmp_path, model_type, kind, seed):
+    """Two steps from a fake timm .pth / Google .npz: the final checkpoint's ViT ``head`` (never used, so never
+    updated) is the file's; the trained encoder tensors moved by at most two Adam steps at the logged
+    encoder learning rates. Seed 1 gives the tiny dpt_large a decoder
+    initialisation whose final ReLU is off everywhere (no gradient at all), hence seed 2 there."""
+    _, timm = tiny_reference(model_type, seed=11)
+    encoder = write_imagenet_file(tmp_path / f"imagenet.{kind}", timm, model_type, kind)
+    result = run_midas_train(dpt_train_args(model_type, tmp_path, encoder, "--train.seed", seed))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "encoder initialised from ImageNet weights" in result.stderr + result.stdout
+    trained = {name: param.asnumpy() for name, param in
+               ms.load_checkpoint(str(tmp_path / "run" / f"{model_type}-step00000002.ckpt")).items()}
+    np.testing.assert_array_equal(trained[PREFIX + "head.weight"], timm["head.weight"])
+    with open(tmp_path / "run" / "loss_history.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    rates = [float(row["encoder_lr"]) for row in rows]
+    assert len(rates) == 2 and rates[0] == 1e-5 and all(np.isfinite(float(row["loss"])) for row in rows)
+    # Adam: |first step| <= lr1; second step lr2 |m_hat| / sqrt(v_hat) <= lr2 * 1.0014 (Cauchy-Schwarz over
+    # the two gradients with beta1 0.9, beta2 0.999)
+    for key in ("blocks.0.attn.qkv.weight", "patch_embed.proj.weight", "cls_token"):
+        moved = np.abs(trained[PREFIX + key] - timm[key]).max()
+        rounding = 2 * np.spacing(np.abs(timm[key]).max())  # float32 rounding of the two updates
+        assert 0.5e-5 < moved <= rates[0] + 1.0015 * rates[1] + rounding, (key, moved)
+
+
+def test_midas_train_refuses_a_v21_encoder_for_dpt_in_one_line(tmp_path):
+    path = str(tmp_path / "resnext.pth")
+    torch.save({"conv1.weight": torch.zeros(8, 3, 7, 7), "bn1.weight": torch.ones(8),
+                "layer1.0.conv1.weight": torch.zeros(8, 8, 1, 1), "fc.weight": torch.zeros(10, 8)}, path)
+    result = run_midas_train(dpt_train_args("dpt_large", tmp_path, path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error == (f"error: {path}: unexpected key 'conv1.weight' for a dpt_large ImageNet encoder (expected a "
+                     "timm vit_large_patch16_384 (.pth) or Google ViT-L_16.npz state dict)"), error
