@@ -192,8 +192,22 @@ def test_mixed_precision_keeps_norms_softmax_and_loss_in_float32(tmp_path, monke
     float32 (it computed in float32), every attention softmax gets float32 logits, the loss gets float32
     inputs and returns float32; at O2 / O3 the attention projections do run in float16."""
     monkeypatch.chdir(tmp_path)  # O1 rewrites the network's source into ./rewritten_network
+    mode = ms.get_context("mode")
     ms.set_context(mode=ms.PYNATIVE_MODE)
-    net = mixed_precision(tiny_dpt("dpt_hybrid"), level)
+    try:
+        seen = forward_dtypes(mixed_precision(tiny_dpt("dpt_hybrid"), level), monkeypatch)
+    finally:
+        ms.set_context(mode=mode)
+    depth, resnet = DPT_TINY_ARCH["dpt_hybrid"]["depth"], DPT_TINY_ARCH["dpt_hybrid"]["resnet_layers"]
+    assert len(seen["norm"]) == 2 * depth + 1 + 3 * sum(resnet) + len(resnet)  # ViT, stem, blocks, downsamples
+    assert set(seen["norm"]) == {ms.float32} and seen["softmax"] == [ms.float32] * depth
+    assert seen["loss"] == [ms.float32] * 4
+    if level != "O1":  # O1 casts the outputs of the whitelisted cells back to float32
+        assert seen["dense"] and set(seen["dense"]) == {ms.float16}
+
+
+def forward_dtypes(net, monkeypatch):
+    """{"norm", "dense", "softmax", "loss": dtypes seen} in one PyNative loss evaluation of ``net``."""
     seen = {"norm": [], "dense": [], "softmax": [], "loss": []}
     for _, cell in net.cells_and_names():
         if isinstance(cell, (nn.LayerNorm, nn.GroupNorm)):
@@ -213,12 +227,7 @@ def test_mixed_precision_keeps_norms_softmax_and_loss_in_float32(tmp_path, monke
     image, disparity, mask = random_batch(seed=1)
     loss = NetWithLoss(net, loss_fn)(ms.Tensor(image), ms.Tensor(disparity), ms.Tensor(mask))
     assert np.isfinite(float(loss.asnumpy()))
-    depth, resnet = DPT_TINY_ARCH["dpt_hybrid"]["depth"], DPT_TINY_ARCH["dpt_hybrid"]["resnet_layers"]
-    assert len(seen["norm"]) == 2 * depth + 1 + 3 * sum(resnet) + len(resnet)  # ViT, stem, blocks, downsamples
-    assert set(seen["norm"]) == {ms.float32} and seen["softmax"] == [ms.float32] * depth
-    assert seen["loss"] == [ms.float32] * 4
-    if level != "O1":  # O1 casts the outputs of the whitelisted cells back to float32
-        assert seen["dense"] and set(seen["dense"]) == {ms.float16}
+    return seen
 
 
 def dpt_train_args(model_type, tmp_path, encoder, *extra):
