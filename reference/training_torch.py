@@ -44,3 +44,33 @@ def random_batch(seed, batch=2, size=64):
     mask[0, 10:30, 20:40] = 0
     mask[1, 40:, :12] = 0
     return image, disparity, mask
+
+
+def torch_adam_step(reference, image, disparity, mask, encoder_lr, decoder_lr, betas=(0.9, 0.999), eps=1e-8):
+    """One ``torch.optim.Adam`` step of ``reference`` (train mode) on :func:`torch_ssitrim`, encoder
+    (``pretrained.*``) and decoder at their own learning rates.
+
+    MindSpore's Adam adds eps to sqrt(v) before the bias correction, torch after: the same first step needs
+    torch eps = eps / sqrt(1 - beta2), used here. Returns (loss, prediction [B, H, W] before the step,
+    {parameter name: gradient}); parameters without a gradient (never executed) are absent.
+    """
+    reference.train()
+    encoder = [p for n, p in reference.named_parameters() if n.startswith("pretrained.")]
+    decoder = [p for n, p in reference.named_parameters() if not n.startswith("pretrained.")]
+    optimizer = torch.optim.Adam([{"params": encoder, "lr": encoder_lr}, {"params": decoder, "lr": decoder_lr}],
+                                 betas=betas, eps=eps / np.sqrt(1 - betas[1]))
+    prediction = reference(torch.from_numpy(image))
+    loss = torch_ssitrim(prediction, torch.from_numpy(disparity), torch.from_numpy(mask))
+    optimizer.zero_grad()
+    loss.backward()
+    gradients = {name: param.grad.numpy().copy() for name, param in reference.named_parameters()
+                 if param.grad is not None}
+    optimizer.step()
+    return loss.item(), prediction.detach().numpy(), gradients
+
+
+def ssitrim_gradient(prediction, disparity, mask):
+    """d torch_ssitrim / d prediction at a NumPy ``prediction`` [B, H, W]."""
+    prediction = torch.from_numpy(prediction).requires_grad_(True)
+    torch_ssitrim(prediction, torch.from_numpy(disparity), torch.from_numpy(mask)).backward()
+    return prediction.grad.numpy()

@@ -4,6 +4,7 @@ The PyTorch side is independent of ``src``: the reference network of tests/refer
 scale-and-shift-invariant loss written below from the paper's definition, ``torch.optim.Adam``.
 """
 import csv
+import dataclasses
 import os
 import subprocess
 import sys
@@ -25,15 +26,93 @@ from src.weights.names import torch_names
 from tests.helpers import TINY_ARCH, TINY_ARGS
 
 torch = pytest.importorskip("torch")
+from reference.dpt_paired import DPT_TINY_ARCH, MS_BUILDERS, TORCH_BUILDERS  # pylint: disable=wrong-import-position
+from reference.dpt_random_weights import randomize_dpt_  # pylint: disable=wrong-import-position
 from reference.midas_torch import build_reference  # noqa: E402  pylint: disable=wrong-import-position
 from reference.random_weights import export_state_dict, randomize_  # noqa: E402  pylint: disable=wrong-import-position
-from reference.training_torch import random_batch, torch_ssitrim  # noqa: E402
+from reference.training_torch import random_batch, ssitrim_gradient, torch_adam_step  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENCODER_LR, DECODER_LR, BETA1, BETA2, EPS = 1e-5, 1e-4, 0.9, 0.999, 1e-8
 TRAIN_CFG = Config({"lr_schedule": "poly", "encoder_lr": ENCODER_LR, "decoder_lr": DECODER_LR,
                     "encoder_end_lr": 1e-8, "decoder_end_lr": 1e-7, "lr_power": 0.5, "adam_beta1": BETA1,
                     "adam_beta2": BETA2, "adam_eps": EPS, "weight_decay": 0.0})
+TORCH_EPS = EPS / np.sqrt(1 - BETA2)  # torch_adam_step's eps for the same first step
+
+
+def loaded_net(build, torch_weights):
+    """``build()`` with the reference's weights, in train mode; returns (net, its initial arrays)."""
+    net = build()
+    weights = convert_state_dict(torch_weights, net)
+    ms.load_param_into_net(net, {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in weights.items()})
+    net.set_train(True)
+    return net, weights
+
+
+def one_step_errors(reference, build, batch_seed=1, never_run=()):
+    """One GRAPH-mode MidasTrainStep of ``build()`` against one torch Adam step of ``reference`` (same weights,
+    same batch). Returns (relative loss error, {name: parameter error}, {name: gradient error}), errors relative
+    to each tensor's largest magnitude; asserts that parameters whose name contains one of ``never_run`` are
+    unchanged on both sides, that torch updated every other trainable parameter, and that the batch does not
+    straddle a discontinuity of ssitrim (see test_one_train_step_matches_pytorch)."""
+    torch_weights = export_state_dict(reference)
+    image, disparity, mask = random_batch(seed=batch_seed)
+    ms.set_context(mode=ms.PYNATIVE_MODE)  # no graph to compile for this one forward pass
+    ms_prediction = loaded_net(build, torch_weights)[0](ms.Tensor(image)).asnumpy()
+    ms.set_context(mode=ms.GRAPH_MODE)
+    net, initial = loaded_net(build, torch_weights)
+    step = MidasTrainStep(net, TrimmedProcrustesLoss(), build_optimizer(net, TRAIN_CFG, total_steps=10),
+                          ms.Tensor(1.0, ms.float32))
+    step.set_train(True)
+    ms_loss = float(step(ms.Tensor(image), ms.Tensor(disparity), ms.Tensor(mask))[0].asnumpy())
+    loss, torch_prediction, torch_grads = torch_adam_step(reference, image, disparity, mask, ENCODER_LR, DECODER_LR,
+                                                          (BETA1, BETA2), EPS)
+    want_gradient = ssitrim_gradient(torch_prediction, disparity, mask)
+    assert np.abs(ssitrim_gradient(ms_prediction, disparity, mask) - want_gradient).max() <= \
+        1e-5 * np.abs(want_gradient).max(), "this batch straddles a discontinuity of ssitrim: choose other seeds"
+    # Adam's first moment after one step is (1 - beta1) * gradient: compare the gradients through it.
+    ms_grads = {p.name[len("moment1."):]: p.asnumpy() / (1 - BETA1) for p in step.optimizer.moment1}
+    torch_keys = torch_names(net)
+    expected = convert_state_dict(export_state_dict(reference), net)
+    trained = {p.name for p in net.trainable_params()}
+    errors = StepErrors(abs(ms_loss - loss) / abs(loss))
+    for name, param in net.parameters_and_names():
+        want, got = expected[name], param.asnumpy()
+        if any(part in name for part in never_run):  # no gradient, no update
+            assert np.array_equal(got, initial[name]) and np.array_equal(want, initial[name]), name
+            continue
+        errors.parameters[name] = np.abs(got - want).max() / np.abs(want).max()
+        if name in trained:  # not a BatchNorm running statistic
+            assert not np.array_equal(want, initial[name]), f"{name} was not updated by the torch step"
+            grad = torch_grads[torch_keys[name]]
+            errors.gradients[name] = np.abs(ms_grads[name] - grad).max() / np.abs(grad).max()
+            saturated = np.abs(grad) >= 10 * TORCH_EPS  # Adam's first step is +-lr there, whatever |g|
+            errors.saturated[name] = np.abs(got - want)[saturated].max(initial=0) / np.abs(want).max()
+            learning_rate = ENCODER_LR if name.startswith("pretrained.") else DECODER_LR
+            errors.near_eps_steps[name] = np.abs(got - want)[~saturated].max(initial=0) / learning_rate
+    return errors
+
+
+@dataclasses.dataclass
+class StepErrors:
+    """Differences of one MindSpore step from the torch step, relative to each tensor's largest magnitude.
+
+    ``saturated``: parameter elements whose torch gradient is >= 10 x torch's Adam eps, where the first
+    Adam step is ~ -lr * sign(g) and insensitive to gradient rounding; ``near_eps_steps``: the largest
+    difference of the other elements in units of their learning rate (there the step is lr * g / (|g| + eps)
+    and a float32-level gradient difference changes it by a visible fraction of lr).
+    """
+
+    loss: float
+    parameters: dict = dataclasses.field(default_factory=dict)
+    gradients: dict = dataclasses.field(default_factory=dict)
+    saturated: dict = dataclasses.field(default_factory=dict)
+    near_eps_steps: dict = dataclasses.field(default_factory=dict)
+
+
+def assert_within(errors, bound, what):
+    bad = {k: float(v) for k, v in errors.items() if v > bound}
+    assert not bad, f"{what} differing by more than {bound} relative: {bad}"
 
 
 @pytest.mark.slow
@@ -53,72 +132,40 @@ def test_one_train_step_matches_pytorch():
     model_type, arch = "midas_v21", TINY_ARCH["midas_v21"]
     reference = build_reference(model_type, **arch)
     randomize_(reference, seed=3)
-    torch_weights = export_state_dict(reference)
-    image, disparity, mask = random_batch(seed=1)
-    target, valid = torch.from_numpy(disparity), torch.from_numpy(mask)
+    errors = one_step_errors(reference, lambda: create_model(model_type, {model_type: arch}),
+                             never_run=("refinenet4.resConfUnit1",))  # SPEC trap 10
+    assert errors.loss <= 1e-5
+    assert_within(errors.parameters, 1e-5, "tensors")
+    assert_within(errors.gradients, 2e-5, "gradients")
+    assert len(errors.gradients) > 50 and any("moving_mean" in k for k in errors.parameters)
 
-    def fresh_net():
-        net = create_model(model_type, {model_type: arch})
-        weights = convert_state_dict(torch_weights, net)
-        ms.load_param_into_net(net, {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in weights.items()})
-        net.set_train(True)
-        return net, weights
 
-    ms.set_context(mode=ms.PYNATIVE_MODE)  # no graph to compile for this one forward pass
-    ms_prediction = fresh_net()[0](ms.Tensor(image)).asnumpy()
+@pytest.mark.slow
+@pytest.mark.parametrize("model_type", ["dpt_large", "dpt_hybrid"])
+def test_one_dpt_train_step_matches_pytorch(model_type):
+    """The same check for the tiny DPTs (random weights, LayerNorm / GroupNorm affine included). Never run
+    (unchanged on both sides): the ViT's final ``norm`` and ``head`` (SPEC-DPT trap 6) and
+    ``refinenet4.resConfUnit1`` (trap 11).
 
-    ms.set_context(mode=ms.GRAPH_MODE)
-    net, initial = fresh_net()
-    step = MidasTrainStep(net, TrimmedProcrustesLoss(), build_optimizer(net, TRAIN_CFG, total_steps=10),
-                          ms.Tensor(1.0, ms.float32))
-    step.set_train(True)
-    ms_loss = float(step(ms.Tensor(image), ms.Tensor(disparity), ms.Tensor(mask))[0].asnumpy())
-
-    reference.train()
-    encoder = [p for n, p in reference.named_parameters() if n.startswith("pretrained.")]
-    decoder = [p for n, p in reference.named_parameters() if not n.startswith("pretrained.")]
-    # MindSpore's Adam adds eps to sqrt(v) before bias correction, torch after: the same first step needs
-    # torch eps = eps / sqrt(1 - beta2).
-    optimizer = torch.optim.Adam([{"params": encoder, "lr": ENCODER_LR}, {"params": decoder, "lr": DECODER_LR}],
-                                 betas=(BETA1, BETA2), eps=EPS / np.sqrt(1 - BETA2))
-    torch_prediction = reference(torch.from_numpy(image))
-    loss = torch_ssitrim(torch_prediction, target, valid)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-
-    def loss_gradient(prediction):
-        prediction = torch.from_numpy(prediction).requires_grad_(True)
-        torch_ssitrim(prediction, target, valid).backward()
-        return prediction.grad.numpy()
-
-    want_gradient = loss_gradient(torch_prediction.detach().numpy())
-    assert np.abs(loss_gradient(ms_prediction) - want_gradient).max() <= 1e-5 * np.abs(want_gradient).max(), \
-        "this batch straddles a discontinuity of ssitrim (see the docstring): choose other seeds"
-    assert abs(ms_loss - loss.item()) <= 1e-5 * abs(loss.item())
-    # Adam's first moment after one step is (1 - beta1) * gradient: compare the gradients through it.
-    ms_moments = {p.name[len("moment1."):]: p.asnumpy() for p in step.optimizer.moment1}
-    names_by_id = {id(p): n for n, p in reference.named_parameters()}
-    torch_grads = {names_by_id[id(p)]: s["exp_avg"].numpy() for p, s in optimizer.state.items()}
-    torch_keys = torch_names(net)
-    expected = convert_state_dict(export_state_dict(reference), net)
-    trained = {p.name for p in net.trainable_params()}
-    parameter_error, gradient_error = {}, {}
-    for name, param in net.parameters_and_names():
-        want, got = expected[name], param.asnumpy()
-        if "refinenet4.resConfUnit1" in name:  # never executed (SPEC trap 10): no gradient, no update
-            assert np.array_equal(got, initial[name]) and np.array_equal(want, initial[name]), name
-            continue
-        parameter_error[name] = np.abs(got - want).max() / np.abs(want).max()
-        if name in trained:  # not a BatchNorm running statistic
-            assert not np.array_equal(want, initial[name]), f"{name} was not updated by the torch step"
-            grad = torch_grads[torch_keys[name]]
-            gradient_error[name] = np.abs(ms_moments[name] - grad).max() / np.abs(grad).max()
-    bad = {k: v for k, v in parameter_error.items() if v > 1e-5}
-    assert not bad, f"tensors differing by more than 1e-5 relative: {bad}"
-    bad = {k: v for k, v in gradient_error.items() if v > 2e-5}
-    assert not bad, f"gradients differing by more than 2e-5 relative: {bad}"
-    assert len(trained) > 50 and any("moving_mean" in k for k in parameter_error)
+    Measured: dpt_large loss 0, every parameter <= 1e-5. dpt_hybrid loss 0, gradients <= 7.6e-6, every
+    parameter <= 4.9e-6 except one element of ``stages.2.blocks.0.conv3.weight`` at 3.1e-5: its gradient is
+    -2.85e-7 in torch and -1.99e-7 here, a difference of 1.4e-7 of that tensor's largest gradient (0.62, the
+    StdConv weights have raw std 3e-4..3e-2, so their gradients are large and cancel), but |g| sits at Adam's
+    eps (3.2e-7 in torch's convention), where the step lr * g / (|g| + eps) turns that float32-level difference
+    into 0.087 lr. 1e-5 on every element is therefore asserted where |g| >= 10 eps (Adam saturated); the few
+    elements below are held to 0.2 lr.
+    """
+    arch = DPT_TINY_ARCH[model_type]
+    reference = randomize_dpt_(TORCH_BUILDERS[model_type](**arch), seed=3)
+    errors = one_step_errors(reference, lambda: MS_BUILDERS[model_type](**arch),
+                             never_run=("refinenet4.resConfUnit1", "pretrained.model.norm.", "pretrained.model.head."))
+    assert errors.loss <= 1e-5
+    assert_within(errors.saturated, 1e-5, "tensors (elements with |g| >= 10 eps)")
+    assert_within(errors.near_eps_steps, 0.2, "steps / lr of elements with |g| < 10 eps")
+    assert_within(errors.gradients, 2e-5, "gradients")
+    assert len(errors.gradients) == len(errors.parameters) > 50
+    if model_type == "dpt_large":
+        assert_within(errors.parameters, 1e-5, "tensors")
 
 
 # ImageNet classifier layouts, written from torchvision's ResNet and gen-efficientnet's EfficientNet

@@ -88,7 +88,9 @@ class ModelCard:
     builder arguments that are not architecture keys (e.g. a metric head's scale and shift).
     ``signature_key`` is a parameter name (the same in the official ``.pt`` and our ``.ckpt``) that only
     this model family has; ``imagenet_renames`` maps the key prefixes of the ImageNet classifier the encoder
-    starts from onto the parameters under ``imagenet_prefix``; ``imagenet_dropped`` are its unused keys.
+    starts from onto the parameters under ``imagenet_prefix``; ``imagenet_dropped`` are its unused keys;
+    ``imagenet_npz``: the encoder's ImageNet weights may also be Google's JAX ViT ``.npz`` (read into timm keys
+    by ``src.weights.jax_vit``).
     """
 
     name: str
@@ -105,6 +107,7 @@ class ModelCard:
     imagenet_dropped: Tuple[str, ...]
     imagenet_source: str
     imagenet_prefix: str = "pretrained."
+    imagenet_npz: bool = False
     builder_options: Tuple[Tuple[str, object], ...] = ()
     keep_aspect_ratio: bool = True
     mean: Tuple[float, float, float] = IMAGENET_MEAN
@@ -147,7 +150,12 @@ _DPT_URL = "https://github.com/intel-isl/DPT/releases/download/1_0/"
 _MIDAS_LICENCE = "MIT (isl-org/MiDaS)"
 _DPT_PAPER = "Ranftl, Bochkovskiy, Koltun, Vision Transformers for Dense Prediction, ICCV 2021 (DPT)"
 _HYBRID_KEY = "pretrained.model.patch_embed.backbone.stem.conv.weight"
-_HYBRID_IMAGENET = "timm vit_base_resnet50_384 (patch_embed.backbone.*, blocks.*, norm, head)"
+_HYBRID_IMAGENET = "timm vit_base_resnet50_384 (.pth) or Google R50+ViT-B_16.npz"
+# timm ViT state dict -> DPT's pretrained.model.* (DPT keeps norm and head, unused, so the whole classifier loads,
+# as timm.create_model(..., pretrained=True) does in the official _make_pretrained_vit*); the readout and
+# reassemble layers (pretrained.act_postprocess*) are not in the classifier and keep their initialisation.
+_TIMM_VIT_RENAMES = tuple((name, name) for name in ("cls_token", "pos_embed", "patch_embed.", "blocks.", "norm.",
+                                                    "head."))
 
 
 RELATIVE_DPT = (("scale", 1.0), ("shift", 0.0), ("invert", False))
@@ -159,8 +167,8 @@ def _dpt_hybrid_card(name, weights, input_size, output=DepthOutput(), builder_op
     return ModelCard(
         name=name, builder=dpt_hybrid, network="DPT", encoder="ViT-B/16 on ResNet-50 (BiT)", input_size=input_size,
         resize_method="minimal", weights=weights, parameters=123_146_985, licence=licence, signature_key=_HYBRID_KEY,
-        imagenet_renames=(("", ""),), imagenet_dropped=(), imagenet_source=_HYBRID_IMAGENET,
-        imagenet_prefix="pretrained.model.", builder_options=builder_options, mean=HALF, std=HALF, output=output,
+        imagenet_renames=_TIMM_VIT_RENAMES, imagenet_dropped=(), imagenet_source=_HYBRID_IMAGENET,
+        imagenet_prefix="pretrained.model.", imagenet_npz=True, builder_options=builder_options, mean=HALF, std=HALF, output=output,
         paper=_DPT_PAPER)
 
 
@@ -191,8 +199,8 @@ CARDS = {card.name: card for card in (
         weights=(ReleasedWeights("dpt_large-midas-2f21e586.pt", "2f21e586", _V3_URL + "dpt_large-midas-2f21e586.pt",
                                  ("dpt_large_384.pt",)),),
         parameters=344_055_465, licence=_MIDAS_LICENCE, signature_key="pretrained.act_postprocess1.0.project.0.weight",
-        imagenet_renames=(("", ""),), imagenet_dropped=(), imagenet_prefix="pretrained.model.",
-        imagenet_source="timm vit_large_patch16_384 (patch_embed, blocks.*, norm, head)", mean=HALF, std=HALF,
+        imagenet_renames=_TIMM_VIT_RENAMES, imagenet_dropped=(), imagenet_prefix="pretrained.model.",
+        imagenet_npz=True, imagenet_source="timm vit_large_patch16_384 (.pth) or Google ViT-L_16.npz", mean=HALF, std=HALF,
         paper=_DPT_PAPER),
     _dpt_hybrid_card("dpt_hybrid", (ReleasedWeights("dpt_hybrid-midas-501f0c75.pt", "501f0c75",
                                                     _V3_URL + "dpt_hybrid-midas-501f0c75.pt", ("dpt_hybrid_384.pt",)),),

@@ -61,7 +61,8 @@ class PosEmbedResize(nn.Cell):
 
 
 class Attention(nn.Cell):
-    """Multi-head self-attention: [B, N, C] → [B, N, C]; softmax((q kᵀ) · head_dim^-0.5) v."""
+    """Multi-head self-attention: [B, N, C] → [B, N, C]; softmax((q kᵀ) · head_dim^-0.5) v, the softmax in
+    float32 whatever the precision of the cell (mixed-precision training: fp16 logits overflow exp)."""
 
     def __init__(self, dim, num_heads):
         super().__init__()
@@ -75,8 +76,9 @@ class Attention(nn.Cell):
         qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, channels // self.num_heads)
         qkv = qkv.transpose(2, 0, 3, 1, 4)
         query, key, value = qkv[0], qkv[1], qkv[2]
-        attn = ops.softmax(ops.matmul(query, key.transpose(0, 1, 3, 2)) * self.scale, axis=-1)
-        out = ops.matmul(attn, value).transpose(0, 2, 1, 3).reshape(batch, tokens, channels)
+        scores = ops.matmul(query, key.transpose(0, 1, 3, 2)) * self.scale
+        attn = ops.softmax(ops.cast(scores, ms.float32), axis=-1)  # float32 also under mixed precision
+        out = ops.matmul(ops.cast(attn, value.dtype), value).transpose(0, 2, 1, 3).reshape(batch, tokens, channels)
         return self.proj(out)
 
 

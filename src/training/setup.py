@@ -20,6 +20,7 @@ from src.weights.detect import resolve_model_type
 
 LOGGER = logging.getLogger(__name__)
 AMP_LEVELS = ("O0", "O1", "O2", "O3")
+FLOAT32_CELLS = (nn.LayerNorm, nn.GroupNorm)
 
 
 def init_distributed(train_cfg):
@@ -50,6 +51,20 @@ def loss_scale_sense(train_cfg, device_target):
     if train_cfg.dynamic_loss_scale:
         return nn.DynamicLossScaleUpdateCell(train_cfg.loss_scale, scale_factor=2, scale_window=1000), True
     return ms.Tensor(train_cfg.loss_scale, ms.float32), False
+
+
+def mixed_precision(network, amp_level):
+    """``network`` under ``mindspore.amp`` level ``amp_level`` (O0: unchanged) with the normalisation layers
+    (LayerNorm, GroupNorm) computing in float32 also at O3; the ViT attention softmax casts its logits to
+    float32 itself (``src.models.vit.Attention``) and the loss stays outside the cast network (``NetWithLoss``
+    takes its output as float32)."""
+    if amp_level == "O0":
+        return network
+    network = ms.amp.auto_mixed_precision(network, amp_level)
+    for _, cell in network.cells_and_names():
+        if isinstance(cell, FLOAT32_CELLS):
+            cell.to_float(ms.float32)
+    return network
 
 
 @dataclasses.dataclass
@@ -119,8 +134,7 @@ def _build_model(config, run, resume_path):
     if resume_path is None:
         initialise(run.network, config.weights, train_cfg.pretrained_encoder, run.model_type)
     scale_sense, run.skip_on_overflow = loss_scale_sense(train_cfg, config.device_target)
-    if train_cfg.amp_level != "O0":
-        run.network = ms.amp.auto_mixed_precision(run.network, train_cfg.amp_level)
+    run.network = mixed_precision(run.network, train_cfg.amp_level)
     run.loss_fn = build_loss_from_config(train_cfg)
     optimizer = build_optimizer(run.network, train_cfg, run.total_steps)
     run.train_step = build_train_step(run.network, run.loss_fn, optimizer, scale_sense,
