@@ -78,7 +78,22 @@ class FeatureFusionBlock(nn.Cell):
         return x
 
 
-class Scratch(nn.Cell):
+class TopDownDecoder(nn.Cell):
+    """Top-down fusion of four encoder maps (strides 4, 8, 16, 32) into the output map [B, 1, H, W].
+
+    Subclasses create ``layerK_rn`` (adapters), ``refinenetK`` (fusion blocks) and ``output_conv`` (head), in
+    the order of their released checkpoint's keys.
+    """
+
+    def construct(self, layer1, layer2, layer3, layer4):
+        path4 = self.refinenet4(self.layer4_rn(layer4))
+        path3 = self.refinenet3(path4, self.layer3_rn(layer3))
+        path2 = self.refinenet2(path3, self.layer2_rn(layer2))
+        path1 = self.refinenet1(path2, self.layer1_rn(layer1))
+        return self.output_conv(path1)
+
+
+class Scratch(TopDownDecoder):
     """The decoder ("scratch"): 3x3 adapters ``layerK_rn``, four fusion blocks, the output head.
 
     Args:
@@ -104,9 +119,3 @@ class Scratch(nn.Cell):
         head_in = outs[0] or level_channels[0]
         self.output_conv = depth_head(head_in, head_channels, align_corners=False)
 
-    def construct(self, layer1, layer2, layer3, layer4):
-        path4 = self.refinenet4(self.layer4_rn(layer4))
-        path3 = self.refinenet3(path4, self.layer3_rn(layer3))
-        path2 = self.refinenet2(path3, self.layer2_rn(layer2))
-        path1 = self.refinenet1(path2, self.layer1_rn(layer1))
-        return self.output_conv(path1)

@@ -12,7 +12,7 @@ from mindspore import nn, ops
 
 from src.models.layers import Upsample2x
 from src.models.bit_resnet import GroupNormAct, ResNetV2
-from src.models.blocks import ResidualConvUnitCustom, conv1x1, conv3x3, depth_head
+from src.models.blocks import ResidualConvUnitCustom, TopDownDecoder, conv1x1, conv3x3, depth_head
 from src.models.export_ops import GELU
 from src.models.vit import HybridEmbed, PassThrough, PatchEmbed, PosEmbedResize, ViTEncoder, VisionTransformer, \
     reassemble
@@ -41,7 +41,7 @@ class FusionBlock(nn.Cell):
         return self.out_conv(self.upsample(self.resConfUnit2(x)))
 
 
-class DPTScratch(nn.Cell):
+class DPTScratch(TopDownDecoder):
     """DPT decoder (``scratch``): 3x3 bias-free adapters to ``features``, four fusion blocks, the head.
 
     Four encoder maps (strides 4, 8, 16, 32; ``in_channels``) → [B, 1, H, W].
@@ -58,13 +58,6 @@ class DPTScratch(nn.Cell):
         self.refinenet3 = FusionBlock(features, 16)
         self.refinenet4 = FusionBlock(features, 32)
         self.output_conv = depth_head(features, HEAD_CHANNELS, align_corners=True)
-
-    def construct(self, layer1, layer2, layer3, layer4):
-        path4 = self.refinenet4(self.layer4_rn(layer4))
-        path3 = self.refinenet3(path4, self.layer3_rn(layer3))
-        path2 = self.refinenet2(path3, self.layer2_rn(layer2))
-        path1 = self.refinenet1(path2, self.layer1_rn(layer1))
-        return self.output_conv(path1)
 
 
 class DPT(nn.Cell):
