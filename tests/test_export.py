@@ -297,8 +297,7 @@ def test_midas_run_refuses_unusable_exports(tiny_config_path, tiny_exports, tmp_
 
 
 @pytest.mark.fullsize
-@pytest.mark.parametrize("model_type, file_format", [("midas_v21_small", "MINDIR"), ("midas_v21_small", "ONNX"),
-                                                     ("midas_v21", "ONNX")])
+@pytest.mark.parametrize("model_type, file_format", [("midas_v21_small", "ONNX"), ("midas_v21", "ONNX")])
 @pytest.mark.slow
 def test_fullsize_export_reproduces_checkpoint(model_type, file_format, tmp_path):
     config = load_config([])

@@ -1,5 +1,7 @@
 """The export check accepts good exports: the README's export commands pass with several sets of random
-weights in the official layout (the old bar, 1e-5 of the output maximum, rejected them at float32 noise)."""
+weights in the official layout (the old bar, 1e-5 of the output maximum, rejected them at float32 noise).
+Full-size MINDIR exports of midas_v21_small: three weight sets, the README's size and the two others
+that failed the old bar."""
 import pytest
 
 import midas_export
@@ -12,8 +14,7 @@ from reference.random_weights import randomize_  # noqa: E402  pylint: disable=w
 pytestmark = pytest.mark.slow  # full-size exports
 
 
-@pytest.mark.parametrize("seed, height, width", [(7, 192, 256), (7, 128, 160), (7, 256, 256), (8, 192, 256),
-                                                 (9, 192, 256)])
+@pytest.mark.parametrize("seed, height, width", [(7, 192, 256), (8, 128, 160), (9, 256, 256)])
 def test_readme_export_of_random_official_weights_passes(tmp_path, seed, height, width):
     reference = randomize_(build_reference("midas_v21_small"), seed)
     weights = tmp_path / "midas_v21_small-70d6b9c8.pt"
