@@ -3,6 +3,7 @@
 * ``redweb``: ``<root>/Imgs/<stem>.jpg`` + ``<root>/RDs/<stem>.png`` (ReDWeb V1 as released).
 * ``folder``: ``<root>/images/<stem>.<img>`` + ``<root>/depth/<stem>.{png,pfm,npy}``
   + optional ``<root>/mask/<stem>.png`` (non-zero = valid).
+* ``kitti``: KITTI raw drives + annotated depth, frames from an Eigen list (:mod:`src.data.kitti_reader`).
 
 Files are paired by stem. Pairing problems are reported when the reader is built; unreadable files
 when the sample is read. Every error is a :class:`DatasetError` naming the file.
@@ -21,16 +22,17 @@ from src.data.depth_files import (
     read_png_values,
     read_rgb,
 )
+from src.data.kitti_reader import KittiReader
 from src.data.samples import DisparitySample
 from src.fileio.images import is_image_file
 
 _logger = logging.getLogger(__name__)
 
-FORMATS = ("redweb", "folder")
+FORMATS = ("redweb", "folder", "kitti")
 VALUES = ("depth", "disparity")
 KINDS = ("metric", "up_to_scale", "up_to_scale_and_shift")
 DATASET_DEFAULTS = {"name": None, "format": None, "path": None, "values": "depth", "kind": "metric",
-                    "png_scale": 1.0, "rd_larger_is_nearer": True, "val_path": ""}
+                    "png_scale": 1.0, "rd_larger_is_nearer": True, "val_path": "", "frame_list": "", "kb_crop": False}
 
 
 def _files_by_stem(folder, accept):
@@ -179,4 +181,7 @@ def make_reader(cfg, root=None):
     root = root or settings["path"]
     if settings["format"] == "redweb":
         return ReDWebReader(root, settings["name"], bool(settings["rd_larger_is_nearer"]))
+    if settings["format"] == "kitti":
+        frame_list = settings["frame_list"] if root == settings["path"] else ""
+        return KittiReader(root, settings["name"], frame_list, settings["kb_crop"])
     return FolderReader(root, settings["name"], settings["values"], settings["kind"], settings["png_scale"])
