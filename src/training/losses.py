@@ -326,7 +326,7 @@ LOSSES = {
     "ssimse": (ScaleAndShiftInvariantLoss, {"alpha": "loss_alpha", "scales": "loss_scales"}),
     "ssitrim": (TrimmedProcrustesLoss, {"alpha": "loss_alpha", "scales": "loss_scales", "trim": "loss_trim"}),
     "gradient": (GradientMatchingLoss, {"scales": "loss_scales"}),
-    "silog": (ScaleInvariantLogLoss, {"variance_focus": "silog_variance_focus"}),
+    "silog": (ScaleInvariantLogLoss, {"variance_focus": "silog_variance_focus", "scale": "silog_scale"}),
 }
 
 
