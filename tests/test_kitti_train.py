@@ -60,3 +60,37 @@ def test_load_datasets_and_errors(kitti, tmp_path):
     only_missing.write_text("2011_09_28/2011_09_28_drive_0001_sync/image_02/data/0000000005.png None 721.5\n")
     with pytest.raises(DatasetError, match="empty dataset"):
         make_reader(_entry(kitti, frame_list=str(only_missing)))
+
+
+def test_metric_targets_are_inverse_metres(kitti, tmp_path):
+    reader = make_reader(_entry(kitti, kb_crop=True), metric_targets=True)
+    truth = reader.depth(1)[1]
+    sample = reader[1]
+    measured = truth > 0
+    np.testing.assert_allclose(sample.disparity[measured], 1.0 / truth[measured], rtol=1e-6)
+    assert np.all(sample.disparity[~measured] == 0) and sample.disparity.max() > 0.5   # depths from 1 m
+    with pytest.raises(DatasetError, match="ReDWeb"):
+        make_reader({"format": "redweb", "path": str(tmp_path)}, metric_targets=True)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "depth").mkdir()
+    with pytest.raises(DatasetError, match="kind: metric"):
+        make_reader({"format": "folder", "path": str(tmp_path), "kind": "up_to_scale"}, metric_targets=True)
+
+
+def test_loss_on_disparity_of_depth_and_metric_validation():
+    from mindspore import Tensor
+    from src.training.losses import OnDisparityOfDepth, ScaleInvariantLogLoss
+    from src.training.validation import metric_image_metrics
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(1, 50, (2, 5, 6)).astype(np.float32)
+    target = rng.uniform(0.02, 1, (2, 5, 6)).astype(np.float32)
+    mask = rng.random((2, 5, 6)) < 0.6
+    silog = ScaleInvariantLogLoss(0.85, 10.0)
+    wrapped = float(OnDisparityOfDepth(silog)(Tensor(depth), Tensor(target), Tensor(mask)).asnumpy())
+    g = np.log(1.0 / depth[mask].astype(np.float64)) - np.log(target[mask].astype(np.float64))
+    assert wrapped == pytest.approx(10 * np.sqrt(np.mean(g ** 2) - 0.85 * np.mean(g) ** 2), rel=1e-5)
+    prediction = np.array([[2.0, 4.0], [10.0, 1.0]])
+    disparity = np.array([[0.5, 0.2], [0.0, 1.0]])           # ground truth 2, 5, none, 1 m
+    abs_rel, delta = metric_image_metrics(prediction, disparity, np.ones((2, 2)))
+    assert abs_rel == pytest.approx((0 + 0.2 + 0) / 3) and delta == pytest.approx(0.0)
+    assert metric_image_metrics(prediction, np.zeros((2, 2)), np.ones((2, 2))) is None

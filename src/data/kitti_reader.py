@@ -27,21 +27,23 @@ DEFAULT_TRAIN_LIST = "eigen_train_files_with_gt.txt"
 
 
 class KittiReader:
-    """Random-access KITTI training samples: (RGB, normalised disparity 1/d, mask of measured pixels).
+    """Random-access KITTI training samples: (RGB, disparity 1/d normalised per image or metric, mask of
+    measured pixels).
 
     Args:
         root: ROOT of the layout above.
         name: dataset name (default: the folder name).
         frame_list: list file ("" = ``<root>/eigen_train_files_with_gt.txt``).
         kb_crop: cut every frame to its 1216x352 benchmark window.
+        metric_targets: the disparity is the metric 1/d (1/m, 0 where unmeasured), not normalised per image.
     """
 
-    def __init__(self, root, name=None, frame_list="", kb_crop=False):
+    def __init__(self, root, name=None, frame_list="", kb_crop=False, metric_targets=False):
         if not os.path.isdir(root):
             raise DatasetError(f"{root}: dataset folder not found")
         self.root = root
         self.name = name or os.path.basename(os.path.normpath(root))
-        self.kb_crop = bool(kb_crop)
+        self.kb_crop, self.metric_targets = bool(kb_crop), bool(metric_targets)
         self._set = KittiEigen(root, frame_list or os.path.join(root, DEFAULT_TRAIN_LIST))
         try:
             self.stems = self._set.sample_names()
@@ -78,4 +80,6 @@ class KittiReader:
         mask = np.isfinite(depth) & (depth > 0)
         disparity = np.zeros_like(depth)
         disparity[mask] = 1.0 / depth[mask]
+        if self.metric_targets:
+            return DisparitySample(image, disparity.astype(np.float32), mask)
         return DisparitySample(image, normalize_disparity(disparity, mask), mask)

@@ -219,8 +219,10 @@ def get_card(model_type):
 
 
 def cards_for_keys(names, path=""):
-    """Cards whose signature key is among the parameter ``names``; a released file name picks one card
-    among several of the same family. Empty if no card fits."""
+    """Cards whose signature key is among the parameter ``names``; a released file name, or the name
+    ``<model_type>-step<n>.ckpt`` of a training checkpoint, picks one card among several of the same family.
+    Empty if no card fits."""
     fitting = [card for card in CARDS.values() if card.signature_key in names]
-    named = [card for card in fitting if card.released_file(path)]
+    base = path.replace("\\", "/").rsplit("/", 1)[-1]
+    named = [card for card in fitting if card.released_file(path) or base.startswith(card.name + "-step")]
     return named or fitting

@@ -82,7 +82,7 @@ def log_step(config, run, step, outputs, step_time, history):
 
 def validate_step(config, run, step, history):
     """Validate on the held-out split, log it, and return the metrics."""
-    val = validate(run.network, run.loss_fn, run.eval_set)
+    val = validate(run.network, run.loss_fn, run.eval_set, run.metric)
     run.set_training_mode(config.train.freeze_bn)
     LOGGER.info("validation at step %d on %d images: loss %.5f AbsRel %.4f delta>1.25 %.2f%%", step,
                 val["images"], val["loss"], val["abs_rel"], val["delta1"])

@@ -70,6 +70,7 @@ class TrainingRun:
     loss_fn: object = None
     train_step: object = None
     skip_on_overflow: bool = False
+    metric: bool = False
 
     def set_training_mode(self, freeze_bn):
         """Train mode for the step cell; BatchNorm back in inference mode when ``freeze_bn``."""
@@ -121,7 +122,7 @@ def _build_model(config, run, resume_path):
     scale_sense, run.skip_on_overflow = loss_scale_sense(train_cfg, config.device_target)
     if train_cfg.amp_level != "O0":
         run.network = ms.amp.auto_mixed_precision(run.network, train_cfg.amp_level)
-    run.loss_fn = build_loss_from_config(train_cfg)
+    run.loss_fn = build_loss_from_config(train_cfg, run.metric)
     optimizer = build_optimizer(run.network, train_cfg, run.total_steps)
     run.train_step = build_train_step(run.network, run.loss_fn, optimizer, scale_sense,
                                       len(run.pipeline.dataset_names), train_cfg.mixing, run.skip_on_overflow)
@@ -144,11 +145,13 @@ def prepare_training(config, rank=0, rank_size=1):
         LOGGER.info("removed %s, left by an interrupted checkpoint write", stale)
     if rank == 0:
         save_config(config, os.path.join(train_cfg.output_dir, "config.yaml"))
-    splits = load_datasets(config.data.train_datasets, config.data.val_fraction)
+    metric = get_card(model_type).output.is_metric  # metric fine-tuning: metric targets, loss on 1 / depth
+    splits = load_datasets(config.data.train_datasets, config.data.val_fraction, metric)
     if not splits:
         raise DatasetError("train_datasets is empty: name at least one dataset")
     start_step, last_step, total_steps, per_epoch, resume_path = _schedule(config, splits, rank, rank_size)
-    run = TrainingRun(model_type, out_dir, rank, rank_size, start_step, last_step, total_steps, per_epoch)
+    run = TrainingRun(model_type, out_dir, rank, rank_size, start_step, last_step, total_steps, per_epoch,
+                      metric=metric)
     if start_step >= last_step:
         LOGGER.info("nothing to do: checkpoint step %d >= last step %d", start_step, last_step)
         return run
