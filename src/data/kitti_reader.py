@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from src.data.depth_files import DatasetError, normalize_disparity
+from src.data.depth_files import DatasetError, sparse_depth_sample
 from src.data.samples import DisparitySample
 from src.evaluation.sets.base import EvalDataError
 from src.evaluation.sets.kitti_eigen import KittiEigen
@@ -76,10 +76,4 @@ class KittiReader:
         return image, depth
 
     def __getitem__(self, index):
-        image, depth = self.depth(index)
-        mask = np.isfinite(depth) & (depth > 0)
-        disparity = np.zeros_like(depth)
-        disparity[mask] = 1.0 / depth[mask]
-        if self.metric_targets:
-            return DisparitySample(image, disparity.astype(np.float32), mask)
-        return DisparitySample(image, normalize_disparity(disparity, mask), mask)
+        return DisparitySample(*sparse_depth_sample(*self.depth(index), self.metric_targets))

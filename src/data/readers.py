@@ -4,6 +4,7 @@
 * ``folder``: ``<root>/images/<stem>.<img>`` + ``<root>/depth/<stem>.{png,pfm,npy}``
   + optional ``<root>/mask/<stem>.png`` (non-zero = valid).
 * ``kitti``: KITTI raw drives + annotated depth, frames from an Eigen list (:mod:`src.data.kitti_reader`).
+* ``nyu``: the labeled NYUv2 ``.mat`` + ``splits.mat``, the 795 training images (:mod:`src.data.nyu_reader`).
 
 Files are paired by stem. Pairing problems are reported when the reader is built; unreadable files
 when the sample is read. Every error is a :class:`DatasetError` naming the file.
@@ -23,16 +24,18 @@ from src.data.depth_files import (
     read_rgb,
 )
 from src.data.kitti_reader import KittiReader
+from src.data.nyu_reader import NyuReader
 from src.data.samples import DisparitySample
 from src.fileio.images import is_image_file
 
 _logger = logging.getLogger(__name__)
 
-FORMATS = ("redweb", "folder", "kitti")
+FORMATS = ("redweb", "folder", "kitti", "nyu")
 VALUES = ("depth", "disparity")
 KINDS = ("metric", "up_to_scale", "up_to_scale_and_shift")
 DATASET_DEFAULTS = {"name": None, "format": None, "path": None, "values": "depth", "kind": "metric",
-                    "png_scale": 1.0, "rd_larger_is_nearer": True, "val_path": "", "frame_list": "", "kb_crop": False}
+                    "png_scale": 1.0, "rd_larger_is_nearer": True, "val_path": "", "frame_list": "", "kb_crop": False,
+                    "split": "train"}
 
 
 def _files_by_stem(folder, accept):
@@ -185,17 +188,19 @@ def make_reader(cfg, root=None, metric_targets=False):
     """The reader for one ``train_datasets`` entry (``root`` overrides its ``path``, e.g. its ``val_path``).
 
     ``metric_targets``: samples hold the metric disparity 1/d (1/m) instead of the per-image [0, 1]
-    normalisation (metric fine-tuning); only metric datasets (``kitti``, ``folder`` with ``kind: metric``).
+    normalisation (metric fine-tuning); only metric datasets (``kitti``, ``nyu``, ``folder`` with ``kind: metric``).
     """
     settings = dataset_settings(cfg)
     root = root or settings["path"]
     if settings["format"] == "redweb":
         if metric_targets:
             raise DatasetError(f"{root}: ReDWeb relative depth cannot supervise a metric model (metric "
-                               "fine-tuning needs format kitti or folder with kind: metric)")
+                               "fine-tuning needs format kitti, nyu or folder with kind: metric)")
         return ReDWebReader(root, settings["name"], bool(settings["rd_larger_is_nearer"]))
     if settings["format"] == "kitti":
         frame_list = settings["frame_list"] if root == settings["path"] else ""
         return KittiReader(root, settings["name"], frame_list, settings["kb_crop"], metric_targets)
+    if settings["format"] == "nyu":
+        return NyuReader(root, settings["name"], settings["split"], metric_targets)
     return FolderReader(root, settings["name"], settings["values"], settings["kind"], settings["png_scale"],
                         metric_targets)
