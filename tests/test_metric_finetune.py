@@ -1,7 +1,7 @@
-"""Metric fine-tuning end to end on fixtures: tiny relative DPT-Hybrid weights trained as dpt_hybrid_kitti (metric
-head with the released DPT-KITTI constants) a few steps with silog on a tiny ``kitti`` training set, then ``midas_run.py
---absolute_depth``, ``midas_eval.py --protocol metric --weights`` and ``midas_export.py`` on the checkpoint (found as
-dpt_hybrid_kitti by its file name)."""
+"""Metric fine-tuning end to end on fixtures: tiny relative DPT-Hybrid weights trained as dpt_hybrid_kitti
+(metric head with given constants, --metric_scale/--metric_shift, stored in the checkpoint) a few steps with
+silog on a tiny ``kitti`` training set, then ``midas_run.py --absolute_depth``, ``midas_eval.py --protocol metric
+--weights`` and ``midas_export.py`` on the checkpoint (found as dpt_hybrid_kitti by its file name)."""
 import csv
 import json
 import os
@@ -25,11 +25,13 @@ from src.fileio.images import read_pfm
 from src.inference.predictor import build_predictor
 from src.inference.transforms import crop_kitti
 from src.models import CARDS, create_model
+from src.weights.checkpoint import read_weight_file, split_metric_head
 from src.weights.detect import resolve_model_type
 from tests.eval_fixtures import build_kitti_eigen
 from tests.helpers import ROOT
 
 STEPS = 6
+HEAD = {"scale": 2.5e-3, "shift": 0.02}   # given head constants (--metric_scale/--metric_shift), not the card's
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +63,8 @@ def trained(tmp_path_factory):
          "dpt_hybrid_kitti", "--weights", str(base / "start.ckpt"), "--train_datasets", dataset, "--crop_size", "64",
          "--val_fraction", "0.34", "--num_workers", "1", "--train.output_dir", str(out), "--train.loss", "silog",
          "--train.batch_size", "1", "--train.max_steps", str(STEPS), "--train.log_every", "1",
-         "--train.val_every", str(STEPS), "--train.ckpt_every", "1000"],
+         "--train.val_every", str(STEPS), "--train.ckpt_every", "1000", "--metric_scale", str(HEAD["scale"]),
+         "--metric_shift", str(HEAD["shift"])],
         cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     return base, kitti, config_path, out
@@ -78,6 +81,7 @@ def test_training_writes_a_metric_checkpoint(trained):
     assert len(val) == 1 and 0 < float(val[0]["val_abs_rel"]) < 10   # unaligned metric AbsRel of the held-out frame
     ckpt = str(out / f"dpt_hybrid_kitti-step{STEPS:08d}.ckpt")
     assert resolve_model_type(ckpt) == "dpt_hybrid_kitti"
+    assert split_metric_head(read_weight_file(ckpt)[0])[1] == pytest.approx(HEAD, rel=1e-6)
 
 
 @pytest.mark.slow
@@ -95,7 +99,8 @@ def test_run_and_metric_eval_of_the_finetuned_checkpoint(trained):
     assert predictor.model_type == "dpt_hybrid_kitti"
     image = cv2.imread(os.path.join(image_dir, frame + ".png"))[..., ::-1] / 255.0
     depth = predictor.predict(crop_kitti(image))
-    assert png.dtype == np.uint16 and png.shape == (352, 1216) and np.all(depth > 0)
+    assert png.dtype == np.uint16 and png.shape == (352, 1216)
+    assert 0 < depth.min() <= depth.max() <= 1.00001 / HEAD["shift"]   # the given head, not the card's (172.7 m)
     np.testing.assert_allclose(pfm, depth, rtol=1e-4)                 # metres
     np.testing.assert_allclose(png, np.clip(np.round(depth * 256), 0, 65535), atol=1)   # m x 256
     assert midas_eval.main(["--config", config_path, "--protocol", "metric", "--data_name", "KITTI_Eigen",
@@ -118,10 +123,10 @@ def test_export_of_the_finetuned_checkpoint_outputs_metric_depth(trained):
                               "--height", "64", "--width", "128", "--file_name", name]) == 0
     record = read_sidecar(name + ".mindir")
     assert record["model_type"] == "dpt_hybrid_kitti" and "metric depth in metres" in record["output"]
-    net = create_model("dpt_hybrid_kitti", load_config(["--config", config_path]))
-    ms.load_checkpoint(ckpt, net)
+    net = create_model("dpt_hybrid_kitti", load_config(["--config", config_path]), HEAD)
+    ms.load_checkpoint(ckpt, net, choice_func=lambda name: not name.startswith("metric_"))
     net.set_train(False)
     batch = np.random.default_rng(0).normal(size=(1, 3, 64, 128)).astype(np.float32)
     exported = nn.GraphCell(ms.load(name + ".mindir"))(ms.Tensor(batch)).asnumpy()
     np.testing.assert_allclose(exported, net(ms.Tensor(batch)).asnumpy(), rtol=1e-4)
-    assert exported.min() > 1.0   # metres (1 / max(scale x + shift, 1e-8)), not a relative inverse depth
+    assert 1.0 < exported.min() and exported.max() <= 1.00001 / HEAD["shift"]   # metres, with the given head

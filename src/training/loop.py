@@ -122,7 +122,7 @@ def train(config, rank=0, rank_size=1):
             summary["val"] = validate_step(config, run, step, history)
         if step % train_cfg.ckpt_every == 0 or step == run.last_step:
             save_train_state(run.train_step.state_cell, run.network, run.out_dir, run.model_type, step,
-                             train_cfg.seed, rank_size, train_cfg.keep_checkpoints)
+                             train_cfg.seed, rank_size, train_cfg.keep_checkpoints, run.head)
         if step == run.last_step:
             break
     iterator.stop()

@@ -71,6 +71,7 @@ class TrainingRun:
     train_step: object = None
     skip_on_overflow: bool = False
     metric: bool = False
+    head: dict = None
 
     def set_training_mode(self, freeze_bn):
         """Train mode for the step cell; BatchNorm back in inference mode when ``freeze_bn``."""
@@ -102,6 +103,20 @@ def _model_type(config):
     raise ValueError("--model_type is required to train from scratch (or pass --weights to fine-tune)")
 
 
+def metric_head(train_cfg, model_type):
+    """{"scale", "shift"} of ``train.metric_scale`` (> 0) and ``metric_shift`` (metric model types only), or None
+    (``metric_scale`` 0) for the model card's head."""
+    scale, shift = train_cfg.metric_scale, train_cfg.metric_shift
+    if scale == 0:
+        return None
+    if not scale > 0:
+        raise ValueError(f"--metric_scale must be > 0 (or 0: the model card's head), got {scale}")
+    if not get_card(model_type).output.is_metric:
+        raise ValueError(f"--metric_scale/--metric_shift: {model_type} has no metric head; use a metric model type "
+                         "(dpt_hybrid_kitti, dpt_hybrid_nyu)")
+    return {"scale": float(scale), "shift": float(shift)}
+
+
 def _build_data(config, run, splits, normalization):
     data, train_cfg = config.data, config.train
     epochs = math.ceil(run.total_steps / run.steps_per_epoch)
@@ -116,7 +131,8 @@ def _build_data(config, run, splits, normalization):
 def _build_model(config, run, resume_path):
     train_cfg = config.train
     ms.set_seed(train_cfg.seed)
-    run.network = create_model(run.model_type, config)
+    run.head = metric_head(train_cfg, run.model_type)
+    run.network = create_model(run.model_type, config, run.head)
     if resume_path is None:
         initialise(run.network, config.weights, train_cfg.pretrained_encoder, run.model_type)
     scale_sense, run.skip_on_overflow = loss_scale_sense(train_cfg, config.device_target)
