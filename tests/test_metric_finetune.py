@@ -1,5 +1,5 @@
 """Metric fine-tuning end to end on fixtures: tiny relative DPT-Hybrid weights trained as dpt_hybrid_kitti
-(metric head with given constants, --metric_scale/--metric_shift, stored in the checkpoint) a few steps with
+(metric head with given constants, --metric_head S,T, stored in the checkpoint) a few steps with
 silog on a tiny ``kitti`` training set, then ``midas_run.py --absolute_depth``, ``midas_eval.py --protocol metric
 --weights`` and ``midas_export.py`` on the checkpoint (found as dpt_hybrid_kitti by its file name)."""
 import csv
@@ -31,7 +31,7 @@ from tests.eval_fixtures import build_kitti_eigen
 from tests.helpers import ROOT
 
 STEPS = 6
-HEAD = {"scale": 2.5e-3, "shift": 0.02}   # given head constants (--metric_scale/--metric_shift), not the card's
+HEAD = {"scale": 2.5e-3, "shift": 0.02}   # given head constants (--metric_head S,T), not the card's
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +63,8 @@ def trained(tmp_path_factory):
          "dpt_hybrid_kitti", "--weights", str(base / "start.ckpt"), "--train_datasets", dataset, "--crop_size", "64",
          "--val_fraction", "0.34", "--num_workers", "1", "--train.output_dir", str(out), "--train.loss", "silog",
          "--train.batch_size", "1", "--train.max_steps", str(STEPS), "--train.log_every", "1",
-         "--train.val_every", str(STEPS), "--train.ckpt_every", "1000", "--metric_scale", str(HEAD["scale"]),
-         "--metric_shift", str(HEAD["shift"])],
+         "--train.val_every", str(STEPS), "--train.ckpt_every", "1000", "--metric_head",
+         f"{HEAD['scale']},{HEAD['shift']}"],
         cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     return base, kitti, config_path, out

@@ -1,4 +1,4 @@
-"""Given metric-head constants (--metric_scale/--metric_shift): built into the network, stored in the network
+"""Given metric-head constants (--metric_head S,T): built into the network, stored in the network
 checkpoint as metric_scale/metric_shift, and read back by midas_run/midas_eval (build_predictor) and export."""
 import mindspore as ms
 import numpy as np
@@ -43,12 +43,12 @@ def test_given_head_is_stored_and_read_back(tmp_path):
 
 
 def test_metric_head_settings():
-    assert metric_head(Config({"metric_scale": 0.0, "metric_shift": 0.0}), "dpt_hybrid_kitti") is None
-    assert metric_head(Config({"metric_scale": 1e-3, "metric_shift": 0.0}), "dpt_hybrid_nyu") == {"scale": 1e-3,
-                                                                                                 "shift": 0.0}
+    assert metric_head(Config({"metric_head": "card"}), "dpt_hybrid_kitti") is None
+    assert metric_head(Config({"metric_head": "1e-3, -0.5"}), "dpt_hybrid_nyu") == {"scale": 1e-3, "shift": -0.5}
     with pytest.raises(ValueError, match="metric model type"):
-        metric_head(Config({"metric_scale": 1e-3, "metric_shift": 0.1}), "midas_v21_small")
-    with pytest.raises(ValueError, match="> 0"):
-        metric_head(Config({"metric_scale": -1.0, "metric_shift": 0.1}), "dpt_hybrid_kitti")
+        metric_head(Config({"metric_head": "1e-3,0.1"}), "midas_v21_small")
+    for bad in ("-1,0.1", "0,0", "1e-3", "1,2,3", "auto", "1e-3,inf"):
+        with pytest.raises(ValueError, match="S > 0"):
+            metric_head(Config({"metric_head": bad}), "dpt_hybrid_kitti")
     with pytest.raises(ValueError, match="metric model type"):
         create_model("midas_v21_small", None, HEAD)

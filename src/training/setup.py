@@ -104,17 +104,21 @@ def _model_type(config):
 
 
 def metric_head(train_cfg, model_type):
-    """{"scale", "shift"} of ``train.metric_scale`` (> 0) and ``metric_shift`` (metric model types only), or None
-    (``metric_scale`` 0) for the model card's head."""
-    scale, shift = train_cfg.metric_scale, train_cfg.metric_shift
-    if scale == 0:
+    """{"scale", "shift"} of ``train.metric_head`` "S,T" (metric model types only), or None ("card": the model
+    card's head constants)."""
+    text = str(train_cfg.metric_head).strip()
+    if text == "card":
         return None
-    if not scale > 0:
-        raise ValueError(f"--metric_scale must be > 0 (or 0: the model card's head), got {scale}")
+    try:
+        scale, shift = (float(word) for word in text.split(","))
+    except ValueError:
+        scale = shift = float("nan")
+    if not (scale > 0 and abs(shift) < float("inf")):
+        raise ValueError(f"--metric_head must be 'card' or 'S,T' with S > 0 (e.g. 6.016e-5,0.00579), got '{text}'")
     if not get_card(model_type).output.is_metric:
-        raise ValueError(f"--metric_scale/--metric_shift: {model_type} has no metric head; use a metric model type "
+        raise ValueError(f"--metric_head {text}: {model_type} has no metric head; use a metric model type "
                          "(dpt_hybrid_kitti, dpt_hybrid_nyu)")
-    return {"scale": float(scale), "shift": float(shift)}
+    return {"scale": scale, "shift": shift}
 
 
 def _build_data(config, run, splits, normalization):
