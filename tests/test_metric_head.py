@@ -6,9 +6,11 @@ import pytest
 
 from reference.dpt_paired import DPT_TINY_ARCH
 from src.config import Config, load_config
+from src.data import make_reader
 from src.inference.predictor import build_predictor, load_network
 from src.models import create_model
 from src.training.checkpoints import save_train_state
+from src.training.metric_fit import robust_affine
 from src.training.setup import metric_head
 from src.weights.checkpoint import read_weight_file, split_metric_head
 
@@ -47,8 +49,60 @@ def test_metric_head_settings():
     assert metric_head(Config({"metric_head": "1e-3, -0.5"}), "dpt_hybrid_nyu") == {"scale": 1e-3, "shift": -0.5}
     with pytest.raises(ValueError, match="metric model type"):
         metric_head(Config({"metric_head": "1e-3,0.1"}), "midas_v21_small")
-    for bad in ("-1,0.1", "0,0", "1e-3", "1,2,3", "auto", "1e-3,inf"):
+    assert metric_head(Config({"metric_head": "auto"}), "dpt_hybrid_kitti") == "auto"
+    for bad in ("-1,0.1", "0,0", "1e-3", "1,2,3", "automatic", "1e-3,inf"):
         with pytest.raises(ValueError, match="S > 0"):
             metric_head(Config({"metric_head": bad}), "dpt_hybrid_kitti")
     with pytest.raises(ValueError, match="metric model type"):
         create_model("midas_v21_small", None, HEAD)
+
+
+def test_robust_affine_recovers_the_map_despite_outliers():
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0, 100, 400)
+    g = 0.003 * x + 0.05
+    assert robust_affine(x, g) == pytest.approx((0.003, 0.05), rel=1e-9)
+    g[:40] = 50.0                                   # 10 % wild ground truth
+    scale, shift = robust_affine(x, g)
+    assert scale == pytest.approx(0.003, rel=0.2) and abs(shift - 0.05) < 0.03   # measured 0.0035, 0.045
+    least_squares = np.polyfit(x, g, 1)
+    assert abs(least_squares[1] - 0.05) > 1.0      # what a plain fit makes of the same pixels
+    assert robust_affine(np.ones(5), g[:5]) is None and robust_affine(x[:1], g[:1]) is None
+
+
+def _restated_fit(x, g):
+    """Median / median-absolute-deviation affine fit, written again from the module docstring."""
+    s = np.median(np.abs(g - np.median(g))) / np.median(np.abs(x - np.median(x)))
+    return s, np.median(g) - s * np.median(x)
+
+
+def test_auto_head_is_the_mean_per_image_fit_on_the_training_set(tmp_path):
+    from src.data.augment import eval_transform
+    from src.models.cards import get_card
+    from src.training.metric_fit import IDENTITY_HEAD
+    from src.training.setup import prepare_training
+    from tests.eval_fixtures import build_kitti_eigen
+
+    kitti = build_kitti_eigen(str(tmp_path / "KITTI"), np.random.default_rng(9))
+    config = load_config(TINY + ["--model_type", "dpt_hybrid_kitti", "--train_datasets",
+                                 f"{{format: kitti, path: {kitti.root}, frame_list: {kitti.options['test_list']}, "
+                                 "kb_crop: true}", "--crop_size", "64", "--val_fraction", "0.0", "--num_workers", "1",
+                                 "--loss", "silog", "--batch_size", "1", "--max_steps", "1", "--val_every", "0",
+                                 "--metric_head", "auto", "--output_dir", str(tmp_path / "run")], tool="train")
+    run = prepare_training(config)
+    ms.set_seed(config.train.seed)
+    probe = create_model("dpt_hybrid_kitti", config, IDENTITY_HEAD)
+    probe.set_train(False)
+    card = get_card("dpt_hybrid_kitti")
+    reader = make_reader({"format": "kitti", "path": kitti.root, "frame_list": kitti.options["test_list"],
+                          "kb_crop": True}, metric_targets=True)
+    fits = []
+    for index in range(len(reader)):
+        image, disparity, mask = eval_transform(reader[index], 64, (card.mean, card.std))
+        x = 1.0 / probe(ms.Tensor(image[None])).asnumpy()[0].astype(np.float64)
+        valid = (mask > 0) & (disparity > 0)
+        fits.append(_restated_fit(x[valid], disparity[valid].astype(np.float64)))
+    expected = np.mean(fits, axis=0)
+    assert len(fits) == 3 and expected[0] > 0
+    assert (run.head["scale"], run.head["shift"]) == pytest.approx(tuple(expected), rel=1e-5)
+    assert (run.network.scale, run.network.shift) == (run.head["scale"], run.head["shift"])

@@ -11,15 +11,19 @@ from mindspore.communication import get_group_size, get_rank, init
 from src.config import save_config
 from src.data import DatasetError, build_eval_split, build_train_pipeline, load_datasets, steps_per_epoch
 from src.models import create_model, get_card
-from src.training.checkpoints import checkpoint_step, latest_state, load_train_state, remove_interrupted_writes
+from src.training.checkpoints import (checkpoint_step, latest_state, load_train_state, network_path,
+                                      remove_interrupted_writes)
 from src.training.init_weights import initialise
 from src.training.losses import build_loss_from_config
+from src.training.metric_fit import IDENTITY_HEAD, estimate_metric_head
 from src.training.optim import build_optimizer
 from src.training.step import build_train_step, freeze_batch_norm
+from src.weights.checkpoint import read_weight_file, split_metric_head
 from src.weights.detect import resolve_model_type
 
 LOGGER = logging.getLogger(__name__)
 AMP_LEVELS = ("O0", "O1", "O2", "O3")
+AUTO_HEAD = "auto"
 
 
 def init_distributed(train_cfg):
@@ -104,21 +108,47 @@ def _model_type(config):
 
 
 def metric_head(train_cfg, model_type):
-    """{"scale", "shift"} of ``train.metric_head`` "S,T" (metric model types only), or None ("card": the model
-    card's head constants)."""
+    """{"scale", "shift"} of ``train.metric_head`` "S,T" (metric model types only), None ("card": the model
+    card's head constants) or "auto" (estimated on the training set, :mod:`src.training.metric_fit`)."""
     text = str(train_cfg.metric_head).strip()
     if text == "card":
         return None
+    if text != AUTO_HEAD:
+        scale, shift = _parse_head(text)
+    if not get_card(model_type).output.is_metric:
+        raise ValueError(f"--metric_head {text}: {model_type} has no metric head; use a metric model type "
+                         "(dpt_hybrid_kitti, dpt_hybrid_nyu)")
+    return AUTO_HEAD if text == AUTO_HEAD else {"scale": scale, "shift": shift}
+
+
+def _parse_head(text):
     try:
         scale, shift = (float(word) for word in text.split(","))
     except ValueError:
         scale = shift = float("nan")
     if not (scale > 0 and abs(shift) < float("inf")):
-        raise ValueError(f"--metric_head must be 'card' or 'S,T' with S > 0 (e.g. 6.016e-5,0.00579), got '{text}'")
-    if not get_card(model_type).output.is_metric:
-        raise ValueError(f"--metric_head {text}: {model_type} has no metric head; use a metric model type "
-                         "(dpt_hybrid_kitti, dpt_hybrid_nyu)")
-    return {"scale": scale, "shift": shift}
+        raise ValueError(f"--metric_head must be 'card', 'auto' or 'S,T' with S > 0 (e.g. 6.016e-5,0.00579), "
+                         f"got '{text}'")
+    return scale, shift
+
+
+def _resolve_head(config, run, splits, resume_path):
+    """The run's metric head: given, the card's (None), or estimated (``auto``: on the initial weights, or read
+    back from the network checkpoint of the step a resumed run continues from)."""
+    head = metric_head(config.train, run.model_type)
+    if head != AUTO_HEAD:
+        return head
+    if resume_path:
+        path = network_path(run.out_dir, run.model_type, run.start_step)
+        head = split_metric_head(read_weight_file(path)[0])[1] if os.path.isfile(path) else None
+        if head is None:
+            raise ValueError(f"--metric_head auto: resuming needs the estimated head stored in {path}")
+        return head
+    ms.set_seed(config.train.seed)  # the same initial weights as the network _build_model creates
+    probe = create_model(run.model_type, config, IDENTITY_HEAD)
+    initialise(probe, config.weights, config.train.pretrained_encoder, run.model_type)
+    card = get_card(run.model_type)
+    return estimate_metric_head(probe, splits, config.data.crop_size, (card.mean, card.std))
 
 
 def _build_data(config, run, splits, normalization):
@@ -135,7 +165,6 @@ def _build_data(config, run, splits, normalization):
 def _build_model(config, run, resume_path):
     train_cfg = config.train
     ms.set_seed(train_cfg.seed)
-    run.head = metric_head(train_cfg, run.model_type)
     run.network = create_model(run.model_type, config, run.head)
     if resume_path is None:
         initialise(run.network, config.weights, train_cfg.pretrained_encoder, run.model_type)
@@ -177,5 +206,6 @@ def prepare_training(config, rank=0, rank_size=1):
         return run
     card = get_card(model_type)
     _build_data(config, run, splits, (card.mean, card.std))
+    run.head = _resolve_head(config, run, splits, resume_path)
     _build_model(config, run, resume_path)
     return run
