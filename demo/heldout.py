@@ -5,7 +5,8 @@
 Rebuilds the run from TRAIN_DIR/config.yaml with the training's own setup (same seed: the same initial
 network and held-out split), validates the initial network and the network CHECKPOINT (e.g.
 TRAIN_DIR/midas_v21_small-step00000300.ckpt) with the training's validation code, and prints
-``held-out AbsRel: before A, after B (N images)``. Exit 0, or 2 with one ``error:`` line (no config.yaml
+``held-out AbsRel: before A, after B (N images)`` (a metric model type: the AbsRel of its metric depth,
+without alignment). Exit 0, or 2 with one ``error:`` line (no config.yaml
 in TRAIN_DIR, unusable checkpoint, nothing held out).
 """
 import argparse
@@ -35,9 +36,9 @@ def heldout_validation(train_dir, checkpoint):
         run = prepare_training(config)
     if run.eval_set is None:
         raise ValueError(f"{train_dir}: the run held nothing out (val_fraction 0, no val_path)")
-    before = validate(run.network, run.loss_fn, run.eval_set)
+    before = validate(run.network, run.loss_fn, run.eval_set, run.metric)
     load_weights(run.network, checkpoint)
-    return before, validate(run.network, run.loss_fn, run.eval_set)
+    return before, validate(run.network, run.loss_fn, run.eval_set, run.metric)
 
 
 def main(argv=None):

@@ -315,6 +315,18 @@ def test_build_loss_names_and_kwargs():
         build_loss("ssimae")
 
 
+def test_silog_from_config_is_bts_form():
+    """train.loss silog with the config defaults: 10 * sqrt(mean g^2 - 0.85 mean(g)^2) (BTS/AdaBins)."""
+    from src.config import DEFAULT_CONFIG_PATH, Config, read_yaml
+    from src.training.losses import build_loss_from_config
+    train_cfg = Config({**read_yaml(DEFAULT_CONFIG_PATH)["train"], "loss": "silog"})
+    loss = build_loss_from_config(train_cfg)
+    assert (loss.variance_focus, loss.scale) == (0.85, 10.0)
+    pred, target, valid = make_batch(12, (2, 6, 8))
+    value = float(loss(Tensor(pred), Tensor(target), Tensor(valid)).asnumpy())
+    np.testing.assert_allclose(value, ref_silog(*as64(pred, target), valid, 0.85, 10.0), rtol=1e-5)
+
+
 @pytest.mark.parametrize("make", [
     lambda: TrimmedProcrustesLoss(trim=1.0),
     lambda: TrimmedProcrustesLoss(trim=-0.1),

@@ -88,6 +88,16 @@ def read_mask(path):
     return read_png_values(path) != 0
 
 
+def sparse_depth_sample(image, depth, metric_targets):
+    """(image, disparity, mask) of metric depth with 0 / non-finite = unmeasured: disparity 1/d, normalised to
+    [0, 1] per image or, with ``metric_targets``, metric (1/m) as float32."""
+    mask = np.isfinite(depth) & (depth > 0)
+    disparity = np.zeros(depth.shape, dtype=np.float64)
+    disparity[mask] = 1.0 / depth[mask]
+    target = disparity.astype(np.float32) if metric_targets else normalize_disparity(disparity, mask)
+    return image, target, mask
+
+
 def normalize_disparity(disparity, mask):
     """Shift and scale disparity to [0, 1] over the valid pixels (per image, as the paper).
 

@@ -1,7 +1,8 @@
 """MindSpore input pipelines for training (augmented, mixed, sharded, resumable) and validation.
 
 Columns of every batch: ``image`` float32 [B, 3, S, S] (ImageNet-normalised RGB), ``disparity``
-float32 [B, S, S] (per-image [0, 1], 0 where invalid), ``mask`` float32 [B, S, S] (1 = valid),
+float32 [B, S, S] (per-image [0, 1], or metric 1/m when fine-tuning a metric model; 0 where invalid),
+``mask`` float32 [B, S, S] (1 = valid),
 ``dataset_id`` int32 [B] (index into ``train_datasets``). Training batches are ordered by dataset,
 B / D consecutive samples per dataset.
 """
@@ -52,8 +53,10 @@ def check_supervision(reader, name):
                        "non-constant pixel (all zero, NaN or constant): nothing to train on")
 
 
-def load_datasets(dataset_cfgs, val_fraction=0.0):
+def load_datasets(dataset_cfgs, val_fraction=0.0, metric_targets=False):
     """Build the readers of every ``train_datasets`` entry and split them.
+
+    ``metric_targets``: samples hold metric disparity 1/d (metric fine-tuning), see :func:`make_reader`.
 
     An entry with ``val_path`` validates on that folder and trains on all of ``path``; otherwise a fixed
     ``val_fraction`` of ``path`` is held out (the same split for every seed and run).
@@ -61,10 +64,10 @@ def load_datasets(dataset_cfgs, val_fraction=0.0):
     splits = []
     for cfg in dataset_cfgs:
         settings = dataset_settings(cfg)
-        reader = make_reader(settings)
+        reader = make_reader(settings, metric_targets=metric_targets)
         check_supervision(reader, settings["name"])
         if settings["val_path"]:
-            val_reader = make_reader(settings, root=settings["val_path"])
+            val_reader = make_reader(settings, root=settings["val_path"], metric_targets=metric_targets)
             train, val = list(range(len(reader))), list(range(len(val_reader)))
         else:
             val_reader = reader

@@ -3,6 +3,8 @@
 * ``redweb``: ``<root>/Imgs/<stem>.jpg`` + ``<root>/RDs/<stem>.png`` (ReDWeb V1 as released).
 * ``folder``: ``<root>/images/<stem>.<img>`` + ``<root>/depth/<stem>.{png,pfm,npy}``
   + optional ``<root>/mask/<stem>.png`` (non-zero = valid).
+* ``kitti``: KITTI raw drives + annotated depth, frames from an Eigen list (:mod:`src.data.kitti_reader`).
+* ``nyu``: the labeled NYUv2 ``.mat`` + ``splits.mat``, the 795 training images (:mod:`src.data.nyu_reader`).
 
 Files are paired by stem. Pairing problems are reported when the reader is built; unreadable files
 when the sample is read. Every error is a :class:`DatasetError` naming the file.
@@ -21,16 +23,19 @@ from src.data.depth_files import (
     read_png_values,
     read_rgb,
 )
+from src.data.kitti_reader import KittiReader
+from src.data.nyu_reader import NyuReader
 from src.data.samples import DisparitySample
 from src.fileio.images import is_image_file
 
 _logger = logging.getLogger(__name__)
 
-FORMATS = ("redweb", "folder")
+FORMATS = ("redweb", "folder", "kitti", "nyu")
 VALUES = ("depth", "disparity")
 KINDS = ("metric", "up_to_scale", "up_to_scale_and_shift")
 DATASET_DEFAULTS = {"name": None, "format": None, "path": None, "values": "depth", "kind": "metric",
-                    "png_scale": 1.0, "rd_larger_is_nearer": True, "val_path": ""}
+                    "png_scale": 1.0, "rd_larger_is_nearer": True, "val_path": "", "frame_list": "", "kb_crop": False,
+                    "split": "train"}
 
 
 def _files_by_stem(folder, accept):
@@ -122,7 +127,7 @@ class FolderReader(_PairedReader):
         png_scale: integer PNG values are divided by it (KITTI 256, TUM 5000); PFM/NPY are used as stored.
     """
 
-    def __init__(self, root, name=None, values="depth", kind="metric", png_scale=1.0):
+    def __init__(self, root, name=None, values="depth", kind="metric", png_scale=1.0, metric_targets=False):
         if values not in VALUES:
             raise DatasetError(f"{root}: values must be one of {VALUES}, got '{values}'")
         if kind not in KINDS:
@@ -132,6 +137,9 @@ class FolderReader(_PairedReader):
                                "provide disparity (values: disparity) or metric/up_to_scale depth")
         if not png_scale > 0:
             raise DatasetError(f"{root}: png_scale must be > 0, got {png_scale}")
+        if metric_targets and kind != "metric":
+            raise DatasetError(f"{root}: metric fine-tuning needs metric depth or disparity (kind: metric), "
+                               f"this dataset is {kind}")
         if not os.path.isdir(root):
             raise DatasetError(f"{root}: dataset folder not found")
         stems, images, targets = _pair_by_stem(
@@ -139,6 +147,7 @@ class FolderReader(_PairedReader):
             lambda n: os.path.splitext(n)[1].lower() in DEPTH_EXTENSIONS, f"depth ({'/'.join(DEPTH_EXTENSIONS)})")
         super().__init__(root, name or os.path.basename(os.path.normpath(root)), stems, images, targets)
         self.values, self.kind, self.png_scale = values, kind, float(png_scale)
+        self.metric_targets = bool(metric_targets)
         self.mask_paths = [os.path.join(root, "mask", stem + ".png") for stem in stems]
 
     def __getitem__(self, index):
@@ -155,6 +164,8 @@ class FolderReader(_PairedReader):
             mask &= given
         disparity = np.zeros_like(raw)
         disparity[mask] = 1.0 / raw[mask] if self.values == "depth" else raw[mask]
+        if self.metric_targets:
+            return DisparitySample(image, disparity.astype(np.float32), mask)
         return DisparitySample(image, normalize_disparity(disparity, mask), mask)
 
 
@@ -173,10 +184,23 @@ def dataset_settings(cfg):
     return settings
 
 
-def make_reader(cfg, root=None):
-    """The reader for one ``train_datasets`` entry (``root`` overrides its ``path``, e.g. its ``val_path``)."""
+def make_reader(cfg, root=None, metric_targets=False):
+    """The reader for one ``train_datasets`` entry (``root`` overrides its ``path``, e.g. its ``val_path``).
+
+    ``metric_targets``: samples hold the metric disparity 1/d (1/m) instead of the per-image [0, 1]
+    normalisation (metric fine-tuning); only metric datasets (``kitti``, ``nyu``, ``folder`` with ``kind: metric``).
+    """
     settings = dataset_settings(cfg)
     root = root or settings["path"]
     if settings["format"] == "redweb":
+        if metric_targets:
+            raise DatasetError(f"{root}: ReDWeb relative depth cannot supervise a metric model (metric "
+                               "fine-tuning needs format kitti, nyu or folder with kind: metric)")
         return ReDWebReader(root, settings["name"], bool(settings["rd_larger_is_nearer"]))
-    return FolderReader(root, settings["name"], settings["values"], settings["kind"], settings["png_scale"])
+    if settings["format"] == "kitti":
+        frame_list = settings["frame_list"] if root == settings["path"] else ""
+        return KittiReader(root, settings["name"], frame_list, settings["kb_crop"], metric_targets)
+    if settings["format"] == "nyu":
+        return NyuReader(root, settings["name"], settings["split"], metric_targets)
+    return FolderReader(root, settings["name"], settings["values"], settings["kind"], settings["png_scale"],
+                        metric_targets)

@@ -7,7 +7,7 @@ import numpy as np
 
 class DisparitySample(NamedTuple):
     """A training sample: image float32 [H, W, 3] in [0, 1]; disparity float32 [H, W] normalised to [0, 1]
-    per image; mask bool [H, W] (valid pixels)."""
+    per image (metric fine-tuning: metric 1/d in 1/m); mask bool [H, W] (valid pixels)."""
     image: np.ndarray
     disparity: np.ndarray
     mask: np.ndarray

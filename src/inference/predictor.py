@@ -14,7 +14,7 @@ from src.export.runners import load_exported
 from src.export.sidecar import ExportedModelError, is_runnable_export, sidecar_preprocessing
 from src.inference.transforms import prepare_input, resize_bicubic
 from src.models import create_model, get_card
-from src.weights.checkpoint import fit_weights, load_arrays, read_weight_file
+from src.weights.checkpoint import fit_weights, load_arrays, read_weight_file, split_metric_head
 from src.weights.detect import resolve_model_type
 
 LOGGER = logging.getLogger(__name__)
@@ -72,16 +72,19 @@ def exported_predictor(path, model_type=None, device_target="CPU"):
 
 
 def open_weights(config, weights_path):
-    """(model_type, arrays, is_torch) of a ``.ckpt``/``.pt``: the type comes from the file (and must agree
-    with ``config.model_type`` when that is set)."""
+    """(model_type, arrays, is_torch, head) of a ``.ckpt``/``.pt``: the type comes from the file (and must agree
+    with ``config.model_type`` when that is set); ``head`` is the metric head stored by metric fine-tuning
+    ({"scale", "shift"}) or None (the card's)."""
     arrays, is_torch = read_weight_file(weights_path)
-    return resolve_model_type(weights_path, config.model_type, arrays), arrays, is_torch
+    model_type = resolve_model_type(weights_path, config.model_type, arrays)
+    arrays, head = split_metric_head(arrays)
+    return model_type, arrays, is_torch, head
 
 
 def load_network(config, weights_path):
     """(model_type, network with the weights of ``weights_path`` loaded), architecture from ``config``."""
-    model_type, arrays, is_torch = open_weights(config, weights_path)
-    net = create_model(model_type, config)
+    model_type, arrays, is_torch, head = open_weights(config, weights_path)
+    net = create_model(model_type, config, head)
     return model_type, load_arrays(net, fit_weights(arrays, is_torch, net, weights_path), weights_path)
 
 

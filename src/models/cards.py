@@ -126,14 +126,23 @@ class ModelCard:
         return {name: param.default for name, param in inspect.signature(self.builder).parameters.items()
                 if name not in fixed}
 
-    def build(self, **arch):
-        """The network with the official architecture, some keys overridden (unknown keys: ValueError)."""
+    def build(self, head=None, **arch):
+        """The network with the official architecture, some keys overridden (unknown keys: ValueError).
+
+        ``head``: {"scale": s, "shift": t} replacing a metric card's head constants (metric fine-tuning).
+        """
         valid = self.architecture_keys()
         unknown = sorted(set(arch) - set(valid))
         if unknown:
             raise ValueError(f"{self.name}: unknown architecture key(s) {', '.join(unknown)}; "
                              f"valid keys: {', '.join(valid)}")
-        return self.builder(**arch, **dict(self.builder_options))
+        options = dict(self.builder_options)
+        if head:
+            if not self.output.is_metric or set(head) - {"scale", "shift"}:
+                metric = ", ".join(card.name for card in CARDS.values() if card.output.is_metric)
+                raise ValueError(f"{self.name}: a metric head scale/shift needs a metric model type ({metric})")
+            options.update(head)
+        return self.builder(**arch, **options)
 
     def released_file(self, path):
         """The :class:`ReleasedWeights` whose file name (or another name) is ``path``'s base name, or None."""
@@ -227,8 +236,10 @@ def get_card(model_type):
 
 
 def cards_for_keys(names, path=""):
-    """Cards whose signature key is among the parameter ``names``; a released file name picks one card
-    among several of the same family. Empty if no card fits."""
+    """Cards whose signature key is among the parameter ``names``; a released file name, or the name
+    ``<model_type>-step<n>.ckpt`` of a training checkpoint, picks one card among several of the same family.
+    Empty if no card fits."""
     fitting = [card for card in CARDS.values() if card.signature_key in names]
-    named = [card for card in fitting if card.released_file(path)]
+    base = path.replace("\\", "/").rsplit("/", 1)[-1]
+    named = [card for card in fitting if card.released_file(path) or base.startswith(card.name + "-step")]
     return named or fitting

@@ -18,6 +18,7 @@ import re
 import mindspore as ms
 
 from src.fileio.atomic import FILE_MODE, remove_stale_temporaries
+from src.weights.checkpoint import metric_head_entries
 
 LOGGER = logging.getLogger(__name__)
 STATE_PREFIX = "train_state-step"
@@ -71,11 +72,14 @@ def remove_interrupted_writes(directory):
     return remove_stale_temporaries(directory, ("*.tmp", ".*.tmp"))
 
 
-def save_train_state(train_step, network, directory, model_type, step, seed, rank_size, keep):
-    """Write the state and network checkpoints of ``step`` and delete all but the newest ``keep`` of each."""
+def save_train_state(train_step, network, directory, model_type, step, seed, rank_size, keep, head=None):
+    """Write the state and network checkpoints of ``step`` and delete all but the newest ``keep`` of each.
+    ``head``: the metric head the run trains with (given scale/shift), stored in the network checkpoint as
+    ``metric_scale``/``metric_shift``."""
     meta = {"step": step, "seed": seed, "rank_size": rank_size}
     save_checkpoint(train_step, state_path(directory, step), append_dict=meta)
-    save_checkpoint(network, network_path(directory, model_type, step))
+    save_checkpoint(network, network_path(directory, model_type, step),
+                    append_dict=metric_head_entries(head) or None)
     _prune(directory, STATE_PREFIX, keep)
     _prune(directory, f"{model_type}-step", keep)
     LOGGER.info("saved checkpoint of step %d in %s", step, directory)

@@ -82,7 +82,7 @@ def log_step(config, run, step, outputs, step_time, history):
 
 def validate_step(config, run, step, history):
     """Validate on the held-out split, log it, and return the metrics."""
-    val = validate(run.network, run.loss_fn, run.eval_set)
+    val = validate(run.network, run.loss_fn, run.eval_set, run.metric)
     run.set_training_mode(config.train.freeze_bn)
     LOGGER.info("validation at step %d on %d images: loss %.5f AbsRel %.4f delta>1.25 %.2f%%", step,
                 val["images"], val["loss"], val["abs_rel"], val["delta1"])
@@ -122,7 +122,7 @@ def train(config, rank=0, rank_size=1):
             summary["val"] = validate_step(config, run, step, history)
         if step % train_cfg.ckpt_every == 0 or step == run.last_step:
             save_train_state(run.train_step.state_cell, run.network, run.out_dir, run.model_type, step,
-                             train_cfg.seed, rank_size, train_cfg.keep_checkpoints)
+                             train_cfg.seed, rank_size, train_cfg.keep_checkpoints, run.head)
         if step == run.last_step:
             break
     iterator.stop()

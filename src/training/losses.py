@@ -321,12 +321,24 @@ class ScaleInvariantLogLoss(nn.Cell):
         return self.scale * ops.where(positive, root, ops.zeros_like(root))
 
 
+class OnDisparityOfDepth(nn.Cell):
+    """A loss of this module applied to ``1 / prediction``: for networks whose output is metric depth (the
+    metric cards, e.g. ``dpt_hybrid_kitti``), trained on metric disparity targets (1/m)."""
+
+    def __init__(self, loss_fn):
+        super().__init__()
+        self.loss_fn = loss_fn
+
+    def construct(self, prediction, target, mask):
+        return self.loss_fn(ops.ones_like(prediction) / prediction, target, mask)
+
+
 # name -> (loss cell, {constructor argument: key of the train config}). Adding a loss: its cell above and one line here.
 LOSSES = {
     "ssimse": (ScaleAndShiftInvariantLoss, {"alpha": "loss_alpha", "scales": "loss_scales"}),
     "ssitrim": (TrimmedProcrustesLoss, {"alpha": "loss_alpha", "scales": "loss_scales", "trim": "loss_trim"}),
     "gradient": (GradientMatchingLoss, {"scales": "loss_scales"}),
-    "silog": (ScaleInvariantLogLoss, {"variance_focus": "silog_variance_focus"}),
+    "silog": (ScaleInvariantLogLoss, {"variance_focus": "silog_variance_focus", "scale": "silog_scale"}),
 }
 
 
@@ -337,7 +349,9 @@ def build_loss(name, **kwargs):
     return LOSSES[name][0](**kwargs)
 
 
-def build_loss_from_config(train_cfg):
-    """The loss cell named by ``train.loss`` with its hyper-parameters from the train config."""
+def build_loss_from_config(train_cfg, depth_output=False):
+    """The loss cell named by ``train.loss`` with its hyper-parameters from the train config; with
+    ``depth_output`` (a metric network) applied to the disparity 1 / prediction (:class:`OnDisparityOfDepth`)."""
     _, options = LOSSES.get(train_cfg.loss, (None, {}))
-    return build_loss(train_cfg.loss, **{arg: train_cfg[key] for arg, key in options.items()})
+    loss = build_loss(train_cfg.loss, **{arg: train_cfg[key] for arg, key in options.items()})
+    return OnDisparityOfDepth(loss) if depth_output else loss

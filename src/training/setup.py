@@ -11,16 +11,20 @@ from mindspore.communication import get_group_size, get_rank, init
 from src.config import save_config
 from src.data import DatasetError, build_eval_split, build_train_pipeline, load_datasets, steps_per_epoch
 from src.models import create_model, get_card
-from src.training.checkpoints import checkpoint_step, latest_state, load_train_state, remove_interrupted_writes
+from src.training.checkpoints import (checkpoint_step, latest_state, load_train_state, network_path,
+                                      remove_interrupted_writes)
 from src.training.init_weights import initialise
 from src.training.losses import build_loss_from_config
+from src.training.metric_fit import IDENTITY_HEAD, estimate_metric_head
 from src.training.optim import build_optimizer
 from src.training.step import build_train_step, freeze_batch_norm
+from src.weights.checkpoint import read_weight_file, split_metric_head
 from src.weights.detect import resolve_model_type
 
 LOGGER = logging.getLogger(__name__)
 AMP_LEVELS = ("O0", "O1", "O2", "O3")
 FLOAT32_CELLS = (nn.LayerNorm, nn.GroupNorm)
+AUTO_HEAD = "auto"
 
 
 def init_distributed(train_cfg):
@@ -85,6 +89,8 @@ class TrainingRun:
     loss_fn: object = None
     train_step: object = None
     skip_on_overflow: bool = False
+    metric: bool = False
+    head: dict = None
 
     def set_training_mode(self, freeze_bn):
         """Train mode for the step cell; BatchNorm back in inference mode when ``freeze_bn``."""
@@ -116,6 +122,50 @@ def _model_type(config):
     raise ValueError("--model_type is required to train from scratch (or pass --weights to fine-tune)")
 
 
+def metric_head(train_cfg, model_type):
+    """{"scale", "shift"} of ``train.metric_head`` "S,T" (metric model types only), None ("card": the model
+    card's head constants) or "auto" (estimated on the training set, :mod:`src.training.metric_fit`)."""
+    text = str(train_cfg.metric_head).strip()
+    if text == "card":
+        return None
+    if text != AUTO_HEAD:
+        scale, shift = _parse_head(text)
+    if not get_card(model_type).output.is_metric:
+        raise ValueError(f"--metric_head {text}: {model_type} has no metric head; use a metric model type "
+                         "(dpt_hybrid_kitti, dpt_hybrid_nyu)")
+    return AUTO_HEAD if text == AUTO_HEAD else {"scale": scale, "shift": shift}
+
+
+def _parse_head(text):
+    try:
+        scale, shift = (float(word) for word in text.split(","))
+    except ValueError:
+        scale = shift = float("nan")
+    if not (scale > 0 and abs(shift) < float("inf")):
+        raise ValueError(f"--metric_head must be 'card', 'auto' or 'S,T' with S > 0 (e.g. 6.016e-5,0.00579), "
+                         f"got '{text}'")
+    return scale, shift
+
+
+def _resolve_head(config, run, splits, resume_path):
+    """The run's metric head: given, the card's (None), or estimated (``auto``: on the initial weights, or read
+    back from the network checkpoint of the step a resumed run continues from)."""
+    head = metric_head(config.train, run.model_type)
+    if head != AUTO_HEAD:
+        return head
+    if resume_path:
+        path = network_path(run.out_dir, run.model_type, run.start_step)
+        head = split_metric_head(read_weight_file(path)[0])[1] if os.path.isfile(path) else None
+        if head is None:
+            raise ValueError(f"--metric_head auto: resuming needs the estimated head stored in {path}")
+        return head
+    ms.set_seed(config.train.seed)  # the same initial weights as the network _build_model creates
+    probe = create_model(run.model_type, config, IDENTITY_HEAD)
+    initialise(probe, config.weights, config.train.pretrained_encoder, run.model_type)
+    card = get_card(run.model_type)
+    return estimate_metric_head(probe, splits, config.data.crop_size, (card.mean, card.std))
+
+
 def _build_data(config, run, splits, normalization):
     data, train_cfg = config.data, config.train
     epochs = math.ceil(run.total_steps / run.steps_per_epoch)
@@ -130,12 +180,12 @@ def _build_data(config, run, splits, normalization):
 def _build_model(config, run, resume_path):
     train_cfg = config.train
     ms.set_seed(train_cfg.seed)
-    run.network = create_model(run.model_type, config)
+    run.network = create_model(run.model_type, config, run.head)
     if resume_path is None:
         initialise(run.network, config.weights, train_cfg.pretrained_encoder, run.model_type)
     scale_sense, run.skip_on_overflow = loss_scale_sense(train_cfg, config.device_target)
     run.network = mixed_precision(run.network, train_cfg.amp_level)
-    run.loss_fn = build_loss_from_config(train_cfg)
+    run.loss_fn = build_loss_from_config(train_cfg, run.metric)
     optimizer = build_optimizer(run.network, train_cfg, run.total_steps)
     run.train_step = build_train_step(run.network, run.loss_fn, optimizer, scale_sense,
                                       len(run.pipeline.dataset_names), train_cfg.mixing, run.skip_on_overflow)
@@ -158,15 +208,18 @@ def prepare_training(config, rank=0, rank_size=1):
         LOGGER.info("removed %s, left by an interrupted checkpoint write", stale)
     if rank == 0:
         save_config(config, os.path.join(train_cfg.output_dir, "config.yaml"))
-    splits = load_datasets(config.data.train_datasets, config.data.val_fraction)
+    metric = get_card(model_type).output.is_metric  # metric fine-tuning: metric targets, loss on 1 / depth
+    splits = load_datasets(config.data.train_datasets, config.data.val_fraction, metric)
     if not splits:
         raise DatasetError("train_datasets is empty: name at least one dataset")
     start_step, last_step, total_steps, per_epoch, resume_path = _schedule(config, splits, rank, rank_size)
-    run = TrainingRun(model_type, out_dir, rank, rank_size, start_step, last_step, total_steps, per_epoch)
+    run = TrainingRun(model_type, out_dir, rank, rank_size, start_step, last_step, total_steps, per_epoch,
+                      metric=metric)
     if start_step >= last_step:
         LOGGER.info("nothing to do: checkpoint step %d >= last step %d", start_step, last_step)
         return run
     card = get_card(model_type)
     _build_data(config, run, splits, (card.mean, card.std))
+    run.head = _resolve_head(config, run, splits, resume_path)
     _build_model(config, run, resume_path)
     return run

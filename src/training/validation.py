@@ -2,7 +2,8 @@
 
 Per image, the predicted disparity is aligned to the ground-truth disparity by least squares over the
 valid pixels (``src.evaluation.alignment``), inverted to depth and compared with the ground-truth depth
-(``1 / disparity``) by AbsRel and δ>1.25 (``src.evaluation.metrics``). Targets of the training pipeline are
+(``1 / disparity``) by AbsRel and δ>1.25 (``src.evaluation.metrics``); a metric network (metric fine-tuning)
+is compared as it is, without alignment. Targets of the training pipeline are
 normalised to [0, 1] per image, so pixels whose target disparity is below ``MIN_DISPARITY`` (depth more
 than 100x the nearest point) are left out and the aligned depth is capped at the image's largest depth.
 """
@@ -28,11 +29,24 @@ def image_metrics(prediction, disparity, mask):
     return abs_rel(depth, gt_depth), delta_error(depth, gt_depth, 1.25)
 
 
-def validate(network, loss_fn, dataset):
+def metric_image_metrics(prediction, disparity, mask):
+    """(AbsRel, δ>1.25 in %) of one metric prediction (depth, m) against metric disparity targets (1/m),
+    without alignment. None if no pixel has ground truth."""
+    valid = (mask > 0) & (disparity > 0)
+    if not valid.any():
+        return None
+    gt_depth = 1.0 / disparity[valid].astype(np.float64)
+    depth = prediction[valid].astype(np.float64)
+    return abs_rel(depth, gt_depth), delta_error(depth, gt_depth, 1.25)
+
+
+def validate(network, loss_fn, dataset, metric=False):
     """Mean loss, AbsRel and δ>1.25 (%) of ``network`` (eval mode) over the batches of ``dataset``.
 
     Args:
         network: MidasNet; put in inference mode here (the caller restores training mode).
+        metric: the network predicts metric depth and the targets are metric disparities: the metrics compare
+            the prediction itself (:func:`metric_image_metrics`), not its least-squares alignment.
         loss_fn: the training loss cell.
         dataset: a ``mindspore.dataset`` with columns image, disparity, mask (``build_eval_split``).
 
@@ -46,7 +60,7 @@ def validate(network, loss_fn, dataset):
         losses.append(float(loss_fn(prediction, batch["disparity"], batch["mask"]).asnumpy()))
         weights.append(prediction.shape[0])
         for pred, disp, mask in zip(prediction.asnumpy(), batch["disparity"].asnumpy(), batch["mask"].asnumpy()):
-            metrics = image_metrics(pred, disp, mask)
+            metrics = (metric_image_metrics if metric else image_metrics)(pred, disp, mask)
             if metrics is not None:
                 per_image.append(metrics)
     if not per_image:

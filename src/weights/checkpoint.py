@@ -17,6 +17,7 @@ LOGGER = logging.getLogger(__name__)
 MAX_LISTED = 20
 TORCH_EXTENSIONS = (".pt", ".pth")
 TRAIN_STATE_KEYS = ("step", "seed", "rank_size")
+METRIC_HEAD_KEYS = {"scale": "metric_scale", "shift": "metric_shift"}  # head constants stored by metric fine-tuning
 
 
 class WeightsError(ValueError):
@@ -117,9 +118,30 @@ def load_arrays(net, arrays, source):
     return net
 
 
+def split_metric_head(arrays):
+    """(arrays without the metric-head entries, {"scale": s, "shift": t} or None): a metric fine-tuning
+    checkpoint stores the head constants it was trained with as the scalars ``metric_scale``, ``metric_shift``."""
+    if not any(key in arrays for key in METRIC_HEAD_KEYS.values()):
+        return arrays, None
+    missing = [key for key in METRIC_HEAD_KEYS.values() if key not in arrays]
+    if missing:
+        raise WeightsError(f"metric head entry {missing[0]} missing (a checkpoint holds both or neither)")
+    head = {name: float(np.asarray(arrays[key]).reshape(-1)[0]) for name, key in METRIC_HEAD_KEYS.items()}
+    return {k: v for k, v in arrays.items() if k not in METRIC_HEAD_KEYS.values()}, head
+
+
+def metric_head_entries(head):
+    """``append_dict`` entries of ``save_checkpoint`` storing ``head`` (empty for None)."""
+    return {key: float(head[name]) for name, key in METRIC_HEAD_KEYS.items()} if head else {}
+
+
 def load_weights(net, path):
-    """Load ``.ckpt`` or official ``.pt`` weights into ``net`` strictly; returns ``net``."""
+    """Load ``.ckpt`` or official ``.pt`` weights into ``net`` strictly; returns ``net``. A stored metric head
+    is not loaded: ``net`` keeps the head it was built with."""
     arrays, is_torch = read_weight_file(path)
+    arrays, head = split_metric_head(arrays)
+    if head:
+        LOGGER.info("%s: stored metric head %s not loaded (the network's head is kept)", path, head)
     return load_arrays(net, fit_weights(arrays, is_torch, net, path), path)
 
 

@@ -47,6 +47,11 @@ class KittiEigen(EvalSet):
                 entries[name] = (os.path.join(self.root, image_rel), depth_path)
         return entries
 
+    def paths(self, name):
+        """(image path, annotated depth path) of the sample ``name``."""
+        self.sample_names()
+        return self._entries[name]
+
     def ground_truth(self, name):
         """Ground-truth depth (float64 [H, W] metres, 0 = none) of the sample ``name``."""
         self.sample_names()

@@ -24,16 +24,20 @@ class NYU(EvalSet):
     settings = EvalSettings(headline="delta1", max_depth=10.0, depth_cap=10.0)
     layout = f"{LABELED_FILE} and {SPLITS_FILE}"
 
+    def __init__(self, root, split_key="testNdxs"):
+        super().__init__(root)
+        self.split_key = split_key  # the splits.mat variable of the images: testNdxs (654) or trainNdxs (795)
+
     def _index(self):
         splits_path = require_file(os.path.join(self.root, SPLITS_FILE), "NYU split file")
         labeled_path = require_file(os.path.join(self.root, LABELED_FILE), "NYU labeled data file")
         try:
-            test_indices = np.asarray(scipy.io.loadmat(splits_path)["testNdxs"]).ravel().astype(np.int64)
+            test_indices = np.asarray(scipy.io.loadmat(splits_path)[self.split_key]).ravel().astype(np.int64)
         except (KeyError, ValueError, OSError, NotImplementedError) as err:
-            raise EvalDataError(f"{splits_path}: cannot read 'testNdxs' ({err})") from err
+            raise EvalDataError(f"{splits_path}: cannot read '{self.split_key}' ({err})") from err
         count = _image_count(labeled_path)
         if test_indices.size == 0 or test_indices.min() < 1 or test_indices.max() > count:
-            raise EvalDataError(f"{splits_path}: test indices outside 1..{count} of {labeled_path}")
+            raise EvalDataError(f"{splits_path}: {self.split_key} indices outside 1..{count} of {labeled_path}")
         return {f"{index:04d}": (labeled_path, int(index) - 1) for index in test_indices}
 
     def _load(self, name, entry):

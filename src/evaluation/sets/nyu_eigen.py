@@ -21,9 +21,9 @@ class NYUEigen(NYU):
     prediction_divisor = 1000.0     # prediction PNG value / divisor = metres
     default_max_depth = 10.0
 
-    def __init__(self, root, test_list=""):
+    def __init__(self, root, test_list="", split_key="testNdxs"):
         del test_list  # the split comes from splits.mat
-        super().__init__(root)
+        super().__init__(root, split_key)
         self.missing_ground_truth = []
 
     def ground_truth(self, name):
