@@ -196,7 +196,7 @@ def test_errors_name_the_file(tmp_path):
 def test_config_errors(tmp_path):
     root = _redweb_dataset(tmp_path, 3)
     assert "colour" in _error(lambda: make_reader({"format": "redweb", "path": root, "colour": 1}))
-    assert "format" in _error(lambda: make_reader({"format": "nyu", "path": root}))
+    assert "format" in _error(lambda: make_reader({"format": "no_such_format", "path": root}))
     assert "multiple" in _error(lambda: make_pipeline(
         [{"format": "redweb", "path": root}, {"format": "redweb", "path": root}], batch_size=3, crop_size=8))
     assert "fewer" in _error(lambda: make_pipeline([{"format": "redweb", "path": root}], batch_size=4,
