@@ -12,18 +12,7 @@ STEPS=${DEMO_STEPS:-300}
 SCENES=${DEMO_SCENES:-160}
 CROP=${DEMO_CROP:-128}
 BATCH=${DEMO_BATCH:-4}
-for value in "$STEPS" "$SCENES" "$CROP" "$BATCH"; do
-    case $value in
-        ''|*[!0-9]*|0) echo "error: DEMO_STEPS, DEMO_SCENES, DEMO_CROP and DEMO_BATCH must be positive integers" >&2; exit 2 ;;
-    esac
-done
-if [ -n "${VIRTUAL_ENV:-}" ]; then
-    PATH="$VIRTUAL_ENV/bin:$PATH"
-fi
-command -v python >/dev/null 2>&1 || { echo "error: python not found on PATH" >&2; exit 2; }
-mkdir -p "$OUT" || exit 2
-OUT=$(cd "$OUT" && pwd)
-cd "$ROOT" || exit 2
+. "$ROOT/scripts/demo_common.sh"
 set -e
 
 echo "== 1/5 synthetic dataset ($SCENES scenes) in $OUT/synthetic"

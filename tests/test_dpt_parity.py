@@ -347,7 +347,7 @@ def test_each_trap_changes_the_output(model_type, trap, mutate, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.fullsize
 @pytest.mark.parametrize("model_type, shapes", [("dpt_large", [(1, 3, 384, 384)]),
-                                                ("dpt_hybrid", [(1, 3, 384, 384), (1, 3, 384, 512)])])
+                                                ("dpt_hybrid", [(1, 3, 384, 512)])])
 def test_full_size_whole_network(model_type, shapes):
     """Released architectures, GRAPH mode, against torch float32 and float64: within 1e-4 of the range,
     or within twice torch's own float32 error of the float64 result."""

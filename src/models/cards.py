@@ -177,8 +177,8 @@ def _dpt_hybrid_card(name, weights, input_size, output=DepthOutput(), builder_op
         name=name, builder=dpt_hybrid, network="DPT", encoder="ViT-B/16 on ResNet-50 (BiT)", input_size=input_size,
         resize_method="minimal", weights=weights, parameters=123_146_985, licence=licence, signature_key=_HYBRID_KEY,
         imagenet_renames=_TIMM_VIT_RENAMES, imagenet_dropped=(), imagenet_source=_HYBRID_IMAGENET,
-        imagenet_prefix="pretrained.model.", imagenet_npz=True, builder_options=builder_options, mean=HALF, std=HALF, output=output,
-        paper=_DPT_PAPER)
+        imagenet_prefix="pretrained.model.", imagenet_npz=True, builder_options=builder_options, mean=HALF, std=HALF,
+        output=output, paper=_DPT_PAPER)
 
 
 CARDS = {card.name: card for card in (
@@ -209,8 +209,8 @@ CARDS = {card.name: card for card in (
                                  ("dpt_large_384.pt",)),),
         parameters=344_055_465, licence=_MIDAS_LICENCE, signature_key="pretrained.act_postprocess1.0.project.0.weight",
         imagenet_renames=_TIMM_VIT_RENAMES, imagenet_dropped=(), imagenet_prefix="pretrained.model.",
-        imagenet_npz=True, imagenet_source="timm vit_large_patch16_384 (.pth) or Google ViT-L_16.npz", mean=HALF, std=HALF,
-        paper=_DPT_PAPER),
+        imagenet_npz=True, imagenet_source="timm vit_large_patch16_384 (.pth) or Google ViT-L_16.npz", mean=HALF,
+        std=HALF, paper=_DPT_PAPER),
     _dpt_hybrid_card("dpt_hybrid", (ReleasedWeights("dpt_hybrid-midas-501f0c75.pt", "501f0c75",
                                                     _V3_URL + "dpt_hybrid-midas-501f0c75.pt", ("dpt_hybrid_384.pt",)),),
                      (384, 384)),

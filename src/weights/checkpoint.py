@@ -26,7 +26,8 @@ class WeightsError(ValueError):
 
 def _listing(title, names):
     names = sorted(names)
-    shown = ", ".join(names[:MAX_LISTED]) + (f", ... ({len(names) - MAX_LISTED} more)" if len(names) > MAX_LISTED else "")
+    more = len(names) - MAX_LISTED
+    shown = ", ".join(names[:MAX_LISTED]) + (f", ... ({more} more)" if more > 0 else "")
     return f"{len(names)} {title}: {shown}"
 
 
