@@ -1,8 +1,19 @@
-"""Shared test setup: oneDNN pinned to AVX2 before MindSpore loads, fixed seeds, repo root on sys.path."""
+"""Shared test setup: oneDNN pinned to AVX2 before MindSpore loads, repo root on sys.path, the PyNative fixture."""
 import os
 import sys
+
+import pytest
 
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+
+@pytest.fixture(name="pynative")
+def fixture_pynative():
+    """Run the test in PyNative mode (layer-by-layer calls: GRAPH would compile every sub-cell separately)."""
+    import mindspore as ms  # pylint: disable=import-outside-toplevel  (after ONEDNN_MAX_CPU_ISA is set)
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    yield
+    ms.set_context(mode=ms.GRAPH_MODE)

@@ -69,14 +69,6 @@ def ms_run(function, *arrays):
     return function(*[ms.Tensor(a) for a in arrays]).asnumpy()
 
 
-@pytest.fixture(name="pynative")
-def fixture_pynative():
-    """Layer calls run in PyNative (GRAPH would compile every sub-cell separately)."""
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-    yield
-    ms.set_context(mode=ms.GRAPH_MODE)
-
-
 # ---------------------------------------------------------------------------------------- layers
 @pytest.mark.usefixtures("pynative")
 def test_patch_embedding():

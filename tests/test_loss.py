@@ -11,6 +11,8 @@ from mindspore import Tensor
 from src.training.losses import (GradientMatchingLoss, ScaleAndShiftInvariantLoss, ScaleInvariantLogLoss,
                       TrimmedProcrustesLoss, build_loss)
 
+pytestmark = pytest.mark.usefixtures("pynative")  # tests/conftest.py
+
 # ----------------------------------------------------------------------------- NumPy reference (float64, loops)
 
 
@@ -103,13 +105,6 @@ def ref_silog(pred, target, valid, variance_focus=0.85, scale=1.0, eps=1e-6):
 REFERENCES = {"ssimse": ref_ssimse, "ssitrim": ref_ssitrim, "gradient": ref_gradient_loss, "silog": ref_silog}
 
 # ----------------------------------------------------------------------------- helpers
-
-
-@pytest.fixture(autouse=True)
-def pynative():
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-    yield
-    ms.set_context(mode=ms.PYNATIVE_MODE)
 
 
 def make_batch(seed, shape, valid_fraction=0.7, empty_images=()):

@@ -67,14 +67,6 @@ def whole_network_error(reference, net, x):
     return float(np.abs(actual - expected).max() / np.abs(expected).max()), expected
 
 
-@pytest.fixture(name="pynative")
-def fixture_pynative():
-    """Stage-by-stage calls run in PyNative (GRAPH would compile every sub-cell separately)."""
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-    yield
-    ms.set_context(mode=ms.GRAPH_MODE)
-
-
 @pytest.mark.usefixtures("pynative")
 @pytest.mark.parametrize("model_type", ["midas_v21", "midas_v21_small"])
 @pytest.mark.parametrize("shape", [(2, 3, 64, 96), (1, 3, 32, 160)])
