@@ -5,8 +5,6 @@ import sys
 import pytest
 
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
-if "PYTEST_XDIST_WORKER" in os.environ:  # -n 2 on 2 cores: one OpenMP thread per worker (no oversubscription)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
