@@ -17,3 +17,12 @@ def fixture_pynative():
     ms.set_context(mode=ms.PYNATIVE_MODE)
     yield
     ms.set_context(mode=ms.GRAPH_MODE)
+
+
+def pytest_collection_modifyitems(items):
+    """Modules with the most ``slow`` tests first (each module kept whole, in its own order), so that the two
+    xdist workers end on short tests instead of one of them finishing a long test alone."""
+    slow_count = {}
+    for item in items:
+        slow_count[item.module.__name__] = slow_count.get(item.module.__name__, 0) + bool(item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow_count[item.module.__name__])

@@ -109,6 +109,7 @@ def test_midas_eval_reports_missing_weights_and_data_in_one_line(setup, tmp_path
 
 
 # ------------------------------------------------------------------------------------ end to end
+@pytest.mark.slow
 def test_run_eval_all_writes_every_set_equal_to_reference(setup):
     base, fixtures, config_path, ckpt = setup
     result = run_script("0", "all", ckpt, config_path, "midas_v21_small", cwd=str(base))
@@ -171,6 +172,7 @@ def test_run_eval_all_with_missing_set_and_corrupt_file_keeps_the_rest(setup):
     assert sets["Sintel"]["images_evaluated"] == 2 and list(sets["Sintel"]["failed_samples"]) == ["alley_1/frame_0002"]
 
 
+@pytest.mark.slow
 def test_dpt_zero_shot_uses_the_card_preprocessing_and_matches_the_reference(setup, tmp_path):
     """A tiny DPT-Hybrid as an official-layout .pt: every set is evaluated after v3.0's "minimal" resize (at
     side 64 to stay quick) and mean/std 0.5 (recorded in metrics.json); scores equal those of the PyTorch

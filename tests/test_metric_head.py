@@ -19,6 +19,7 @@ TINY = [word for key, value in DPT_TINY_ARCH["dpt_hybrid"].items()
         for word in [f"--dpt_hybrid_kitti.{key}", *map(str, value if isinstance(value, (list, tuple)) else [value])]]
 
 
+@pytest.mark.slow
 def test_given_head_is_stored_and_read_back(tmp_path):
     config = load_config(TINY + ["--input_size", "64"])
     ms.set_seed(4)
