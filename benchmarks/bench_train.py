@@ -1,16 +1,23 @@
-"""Training throughput: one MindSpore train step (GRAPH mode) vs the PyTorch reference, same batch, and the
-data pipeline on its own.
+"""Training throughput: one MindSpore train step (GRAPH mode) vs the PyTorch reference, one process per
+framework, alternated; and the data pipeline on its own.
 
-    python benchmarks/bench_train.py [--model_type midas_v21_small] [--batch_size 4] [--size 256] [--steps 5]
-                                     [--tiny] [--pipeline_workers 2]
+    python benchmarks/bench_train.py [--model_type midas_v21_small] [--batch_size 4] [--size 256] [--repeats 2]
+                                     [--rounds 3] [--warmup 1] [--threads N] [--tiny] [--pipeline_workers 2]
 
-Both frameworks run the same network (random weights), the same trimmed scale-and-shift-invariant loss
-with gradient matching, and Adam with two parameter groups, on the same random batch; the first step
-(graph compilation, allocator warm-up) is excluded. The pipeline figure decodes, augments and batches
+Both frameworks run the same network (the reference's seeded random weights, official key layout, read by
+MindSpore through the repository's loader), the same trimmed scale-and-shift-invariant loss with gradient
+matching and Adam with two parameter groups, on the same random batch, each in its own worker process
+(``benchmarks/infer_worker.py --task train``): PyTorch without ``ONEDNN_MAX_CPU_ISA``, MindSpore with it. After
+the first step and ``--warmup`` more (graph compilation, allocator warm-up), ``--rounds`` rounds of
+``--repeats`` steps per worker, the order alternating per round. Prints images/s from the median step time
+per framework, their ratio and the two first-step losses. The pipeline figure decodes, augments and batches
 synthetic ReDWeb-layout scenes (480x640) with ``src.data.build_train_pipeline``.
 """
 import argparse
+import json
 import os
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -18,48 +25,23 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import src  # noqa: E402,F401  pylint: disable=wrong-import-position  (pins oneDNN before MindSpore loads)
-import mindspore as ms  # noqa: E402  pylint: disable=wrong-import-position
-import torch  # noqa: E402  pylint: disable=wrong-import-position
-
-from src.config import load_config  # noqa: E402  pylint: disable=wrong-import-position
-from src.data import build_train_pipeline  # noqa: E402  pylint: disable=wrong-import-position
-from demo.synthetic import write_synthetic_dataset  # noqa: E402  pylint: disable=wrong-import-position
-from src.training.losses import TrimmedProcrustesLoss  # noqa: E402  pylint: disable=wrong-import-position
-from src.training.optim import build_optimizer  # noqa: E402  pylint: disable=wrong-import-position
-from src.training.step import MidasTrainStep  # noqa: E402  pylint: disable=wrong-import-position
-from benchmarks.timing import median_latency_ms  # noqa: E402  pylint: disable=wrong-import-position
-from reference.paired import paired_networks  # noqa: E402  pylint: disable=wrong-import-position
-from reference.training_torch import random_batch, torch_ssitrim  # noqa: E402  pylint: disable=wrong-import-position
-from reference.tiny import TINY_ARCH  # noqa: E402  pylint: disable=wrong-import-position
+from benchmarks.bench_infer import MODEL_TYPES, WORKER, run_workers, worker_env  # noqa: E402  (pins oneDNN)
+from demo.synthetic import write_synthetic_dataset  # noqa: E402
+from reference.dpt_paired import DPT_TINY_ARCH  # noqa: E402
+from reference.tiny import TINY_ARCH  # noqa: E402
+from src.data import build_train_pipeline  # noqa: E402
 
 
-def train_step_speeds(model_type, arch, batch_size, size, steps):
-    """(MindSpore s/step, PyTorch s/step) of one training step on the same batch and weights."""
-    reference, net = paired_networks(model_type, arch)
-    image, disparity, mask = random_batch(seed=0, batch=batch_size, size=size)
-
-    ms.set_context(mode=ms.GRAPH_MODE)
-    ms_step = MidasTrainStep(net, TrimmedProcrustesLoss(), build_optimizer(net, load_config([], "train").train, 1000),
-                             ms.Tensor(1.0, ms.float32))
-    ms_step.set_train(True)
-    inputs = (ms.Tensor(image), ms.Tensor(disparity), ms.Tensor(mask))
-    ms_time = median_latency_ms(lambda batch: ms_step(*batch)[0].asnumpy(), inputs, steps, 1) / 1000
-
-    reference.train()
-    groups = [{"params": [p for n, p in reference.named_parameters() if n.startswith("pretrained.")], "lr": 1e-5},
-              {"params": [p for n, p in reference.named_parameters() if not n.startswith("pretrained.")], "lr": 1e-4}]
-    optimizer = torch.optim.Adam(groups)
-    tensors = tuple(torch.from_numpy(a) for a in (image, disparity, mask))
-
-    def torch_step(batch):
-        optimizer.zero_grad()
-        loss = torch_ssitrim(reference(batch[0]), batch[1], batch[2])
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
-    return ms_time, median_latency_ms(torch_step, tensors, steps, 1) / 1000
+def train_step_times(args, folder):
+    """({framework: ready facts}, {framework: all step times in ms}, {framework: first-step loss})."""
+    arch = {**TINY_ARCH, **DPT_TINY_ARCH}[args.model_type] if args.tiny else {}
+    options = ["--model_type", args.model_type, "--arch", json.dumps(arch), "--weights",
+               os.path.join(folder, "weights.pt")]
+    subprocess.run([sys.executable, WORKER, "prepare", *options], env=worker_env("torch"), check=True)
+    options += ["--task", "train", "--batch_size", str(args.batch_size), "--size", str(args.size),
+                "--warmup", str(args.warmup), "--threads", str(args.threads)]
+    facts, times, losses = run_workers(options, folder, args.rounds, args.repeats)
+    return facts, times, {framework: float(loss[0]) for framework, loss in losses.items()}
 
 
 def pipeline_speed(batch_size, crop_size, workers, batches):
@@ -79,28 +61,36 @@ def pipeline_speed(batch_size, crop_size, workers, batches):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model_type", default="midas_v21_small", choices=["midas_v21", "midas_v21_small"])
-    parser.add_argument("--batch_size", type=int, default=4)
-    parser.add_argument("--size", type=int, default=256, help="square crop side (multiple of 32)")
-    parser.add_argument("--steps", type=int, default=5, help="timed steps after one warm-up step (median)")
+    """Run both workers alternately, print images/s per framework and their ratio, then the pipeline speed."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0], allow_abbrev=False)
+    parser.add_argument("--model_type", default="midas_v21_small", choices=MODEL_TYPES)
+    parser.add_argument("--batch_size", type=int, default=4, help="training batch (at least 2)")
+    parser.add_argument("--size", type=int, default=256, help="square crop side (multiple of 32, at least 64)")
+    parser.add_argument("--repeats", type=int, default=2, help="timed steps per framework and round")
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of the two workers")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps after the first")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU kernel threads of each worker")
     parser.add_argument("--tiny", action="store_true", help="tiny architecture of the tests instead of the official")
     parser.add_argument("--pipeline_workers", type=int, default=2)
-    parser.add_argument("--pipeline_batches", type=int, default=10)
+    parser.add_argument("--pipeline_batches", type=int, default=10, help="0: skip the pipeline figure")
     args = parser.parse_args(argv)
-    ms.set_device("CPU")
-    arch = TINY_ARCH[args.model_type] if args.tiny else {}
-    ms_time, torch_time = train_step_speeds(args.model_type, arch, args.batch_size, args.size, args.steps)
-    ms_speed, torch_speed = args.batch_size / ms_time, args.batch_size / torch_time
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as folder:
+        facts, times, losses = train_step_times(args, folder)
+    speed = {framework: args.batch_size * 1000.0 / statistics.median(times[framework]) for framework in times}
     print(f"train step {args.model_type}{' (tiny)' if args.tiny else ''}, batch {args.batch_size}x{args.size}^2, "
-          f"CPU, {torch.get_num_threads()} torch threads:")
-    print(f"  MindSpore {ms_speed:8.2f} img/s ({ms_time * 1000:8.1f} ms/step)")
-    print(f"  PyTorch   {torch_speed:8.2f} img/s ({torch_time * 1000:8.1f} ms/step)")
-    print(f"  ratio MindSpore / PyTorch = {ms_speed / torch_speed:.2f}")
-    speed = pipeline_speed(args.batch_size, args.size, args.pipeline_workers, args.pipeline_batches)
-    print(f"data pipeline ({args.pipeline_workers} workers, 480x640 JPEG+PNG -> {args.size}^2 crops): "
-          f"{speed:.1f} img/s = {speed / ms_speed:.1f}x the MindSpore train step")
+          f"median of {args.rounds} x {args.repeats} steps per framework, {os.cpu_count()} CPU cores, "
+          f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
+    for framework, name in (("mindspore", "MindSpore"), ("torch", "PyTorch")):
+        print(f"  {name:9s} {speed[framework]:8.2f} img/s ({statistics.median(times[framework]):8.1f} ms/step, "
+              f"{facts[framework]['threads']} threads, first-step loss {losses[framework]:.6f})")
+    if args.pipeline_batches:
+        rate = pipeline_speed(args.batch_size, args.size, args.pipeline_workers, args.pipeline_batches)
+        print(f"data pipeline ({args.pipeline_workers} workers, 480x640 JPEG+PNG -> {args.size}^2 crops): "
+              f"{rate:.1f} img/s = {rate / speed['mindspore']:.1f}x the MindSpore train step")
+    print(f"ratio MindSpore / PyTorch images/s = {speed['mindspore'] / speed['torch']:.2f}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""One framework's side of ``bench_infer.py``, in its own process (started by it, not by hand).
+"""One framework's side of ``bench_infer.py`` and ``bench_train.py``, in its own process (started by them).
 
     infer_worker.py prepare   --model_type T --arch JSON --weights W.pt
     infer_worker.py torch     --model_type T --arch JSON --weights W.pt --batch X.npy --output Y.npy --warmup N
@@ -14,6 +14,12 @@ is loaded), then answer each ``run N`` line of stdin with one JSON line of N per
 until stdin closes. The PyTorch side never imports ``src`` (which pins ``ONEDNN_MAX_CPU_ISA=AVX2``) and
 gets an environment without that variable; the MindSpore side gets it in its environment from the start.
 Stray library output goes to stderr: stdout carries the JSON lines alone.
+
+``--task train`` times training steps instead (``bench_train.py``): on the batch ``random_batch(0,
+--batch_size, --size)`` of ``reference/training_torch.py``, one step is forward, the trimmed
+scale-and-shift-invariant loss with gradient matching, backward and Adam (encoder lr 1e-5, decoder 1e-4, the
+config's defaults); PyTorch in train mode with ``torch_ssitrim``, MindSpore with ``MidasTrainStep`` in GRAPH
+mode. The saved output is the first step's loss.
 """
 import argparse
 import json
@@ -49,40 +55,101 @@ def prepare(args):
     torch.save(model.state_dict(), args.weights)
 
 
-def torch_forward(args):
-    """(numpy forward of the reference network with the saved weights, worker facts): eval, inference mode,
-    ``--threads`` intra-op threads."""
+def torch_model(args):
+    """(the reference network with the saved weights, worker facts), ``--threads`` intra-op threads."""
     import torch
     torch.set_num_threads(args.threads)
     model = reference_network(args.model_type, args.arch)
     model.load_state_dict(torch.load(args.weights, weights_only=True))
+    return model, {"framework": f"PyTorch {torch.__version__} eager", "threads": torch.get_num_threads()}
+
+
+def torch_forward(args):
+    """(numpy forward of the reference network, worker facts): eval, inference mode."""
+    import torch
+    model, facts = torch_model(args)
     model.eval()
 
     def forward(batch):
         with torch.inference_mode():
             return model(torch.from_numpy(batch)).numpy()
 
-    return forward, {"framework": f"PyTorch {torch.__version__} eager", "threads": torch.get_num_threads()}
+    return forward, facts
 
 
-def mindspore_forward(args):
-    """(numpy forward of the MindSpore network with the saved ``.pt`` loaded by the repository, worker facts)."""
-    import mindspore as ms  # ONEDNN_MAX_CPU_ISA is already in this process's environment (bench_infer.py)
+def mindspore_network(args):
+    """(the MindSpore network with the saved ``.pt`` loaded by the repository, worker facts), GRAPH mode."""
+    import mindspore as ms  # ONEDNN_MAX_CPU_ISA is already in this process's environment (bench_*.py)
 
     from src.config import Config
     from src.device import set_context
-    from src.inference.predictor import load_network, network_forward
+    from src.inference.predictor import load_network
     set_context("CPU", pynative=False)
     ms.device_context.cpu.op_tuning.threads_num(args.threads)
     _, net = load_network(Config({"model_type": args.model_type, args.model_type: args.arch}), args.weights)
-    return network_forward(net), {"framework": f"MindSpore {ms.__version__} GRAPH",
-                                  "threads": args.threads}
+    return net, {"framework": f"MindSpore {ms.__version__} GRAPH", "threads": args.threads}
+
+
+def mindspore_forward(args):
+    """(numpy forward of the MindSpore network, worker facts)."""
+    from src.inference.predictor import network_forward
+    net, facts = mindspore_network(args)
+    return network_forward(net), facts
+
+
+def torch_train_step(args):
+    """(numpy train step of the reference network with the saved weights, worker facts): train mode, Adam."""
+    import torch
+
+    from reference.training_torch import torch_ssitrim
+    model, facts = torch_model(args)
+    model.train()
+    named = list(model.named_parameters())
+    optimizer = torch.optim.Adam([{"params": [p for n, p in named if n.startswith("pretrained.")], "lr": 1e-5},
+                                  {"params": [p for n, p in named if not n.startswith("pretrained.")], "lr": 1e-4}])
+
+    def step(batch):
+        image, disparity, mask = (torch.from_numpy(array) for array in batch)
+        optimizer.zero_grad()
+        loss = torch_ssitrim(model(image), disparity, mask)
+        loss.backward()
+        optimizer.step()
+        return np.array([loss.item()], np.float32)
+
+    return step, facts
+
+
+def mindspore_train_step(args):
+    """(numpy train step of the MindSpore network with the saved ``.pt`` loaded, worker facts): GRAPH mode."""
+    import mindspore as ms
+
+    from src.config import load_config
+    from src.training.losses import TrimmedProcrustesLoss
+    from src.training.optim import build_optimizer
+    from src.training.step import MidasTrainStep
+    net, facts = mindspore_network(args)
+    step = MidasTrainStep(net, TrimmedProcrustesLoss(), build_optimizer(net, load_config([], "train").train, 1000),
+                          ms.Tensor(1.0, ms.float32))
+    step.set_train(True)
+
+    def run(batch):
+        return step(*(ms.Tensor(array) for array in batch))[0].asnumpy().reshape(1)
+
+    return run, facts
+
+
+ROLES = {("torch", "infer"): torch_forward, ("mindspore", "infer"): mindspore_forward,
+         ("torch", "train"): torch_train_step, ("mindspore", "train"): mindspore_train_step}
 
 
 def serve(args, replies):
     """Load, warm up, save the output, report ready; then time ``run N`` requests until stdin closes."""
-    forward, facts = {"torch": torch_forward, "mindspore": mindspore_forward}[args.role](args)
-    batch = np.load(args.batch)
+    forward, facts = ROLES[args.role, args.task](args)
+    if args.task == "train":
+        from reference.training_torch import random_batch
+        batch = random_batch(seed=0, batch=args.batch_size, size=args.size)
+    else:
+        batch = np.load(args.batch)
     np.save(args.output, forward(batch))
     run_times_ms(forward, batch, 0, args.warmup)
     facts.update(onednn_max_cpu_isa=os.environ.get("ONEDNN_MAX_CPU_ISA"), src_loaded="src" in sys.modules)
@@ -101,7 +168,10 @@ def main(argv=None):
     parser.add_argument("--model_type", required=True)
     parser.add_argument("--arch", type=json.loads, default={}, help="architecture keys (JSON object)")
     parser.add_argument("--weights", required=True, help="the .pt state dict (written by prepare)")
-    parser.add_argument("--batch", help="input batch .npy [1, 3, H, W] float32")
+    parser.add_argument("--batch", help="input batch .npy [1, 3, H, W] float32 (--task infer)")
+    parser.add_argument("--task", choices=("infer", "train"), default="infer", help="time forwards or train steps")
+    parser.add_argument("--batch_size", type=int, default=2, help="training batch (--task train)")
+    parser.add_argument("--size", type=int, default=256, help="training crop side (--task train)")
     parser.add_argument("--output", help="where to save the network's output (.npy)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU kernel threads")

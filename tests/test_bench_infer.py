@@ -1,10 +1,10 @@
-"""``benchmarks/bench_infer.py``: one process per framework (PyTorch without the oneDNN cap), alternated
-rounds, same weights and input in both (outputs agree), both frameworks timed."""
+"""``benchmarks/bench_infer.py`` and ``bench_train.py``: one process per framework (PyTorch without the oneDNN
+cap), alternated rounds, same weights and input in both (outputs agree), both frameworks timed."""
 import re
 
 import pytest
 
-from benchmarks import bench_infer
+from benchmarks import bench_infer, bench_train
 
 
 class FakeWorker:
@@ -46,3 +46,20 @@ def test_tiny_run_times_both_workers_on_the_same_weights(capsys):
     assert 0 < ms_min <= ms_ms and 0 < pt_min <= pt_ms
     assert ratio == pytest.approx(ms_ms / pt_ms, rel=0.05, abs=0.01)
     assert difference < 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+def test_tiny_train_benchmark_times_both_workers_on_the_same_step(capsys):
+    """``bench_train.py``: the two workers train the same network on the same batch (equal first-step loss)."""
+    argv = ["--tiny", "--model_type", "midas_v21", "--batch_size", "2", "--size", "64", "--repeats", "1",
+            "--rounds", "2", "--warmup", "0", "--pipeline_batches", "0"]
+    assert bench_train.main(argv) == 0
+    out = capsys.readouterr().out
+    pattern = r"^  (MindSpore|PyTorch) +([.\d]+) img/s .*first-step loss ([.\d]+)\)$"
+    rows = {name: (float(speed), float(loss)) for name, speed, loss in re.findall(pattern, out, re.MULTILINE)}
+    (ms_speed, ms_loss), (pt_speed, pt_loss) = rows["MindSpore"], rows["PyTorch"]
+    assert ms_speed > 0 and pt_speed > 0 and ms_loss > 0.01
+    assert ms_loss == pytest.approx(pt_loss, rel=1e-5)
+    ratio = float(re.search(r"^ratio MindSpore / PyTorch images/s = ([.\d]+)$", out, re.MULTILINE).group(1))
+    assert ratio == pytest.approx(ms_speed / pt_speed, rel=0.05, abs=0.01)
