@@ -30,6 +30,14 @@ def write_tiny_setup(folder, model_type, seed=0):
     return config_path, ckpt_path
 
 
+def write_tiny_run_setup(folder, model_type="midas_v21_small"):
+    """:func:`write_tiny_setup` plus an empty input folder ``folder/in``; returns (config path, ckpt path, inputs)."""
+    config_path, ckpt_path = write_tiny_setup(folder, model_type)
+    inputs = folder / "in"
+    inputs.mkdir()
+    return config_path, ckpt_path, inputs
+
+
 def official_keys(model_type):
     """[(key, shape list)] of the released checkpoint of ``model_type``, in file order (``tests/data``)."""
     rows = []

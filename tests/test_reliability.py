@@ -17,16 +17,14 @@ from src.fileio import images
 from src.fileio.atomic import FILE_MODE
 from src.training.checkpoints import remove_interrupted_writes, save_checkpoint
 from src.models import create_model
-from tests.helpers import tiny_config, write_tiny_setup
+from tests.helpers import tiny_config, write_tiny_run_setup
 
 
 @pytest.fixture(name="setup", scope="module")
 def fixture_setup(tmp_path_factory):
     """A tiny midas_v21_small checkpoint, its config, and a folder with two images."""
     folder = tmp_path_factory.mktemp("reliability")
-    config_path, ckpt = write_tiny_setup(folder, "midas_v21_small")
-    inputs = folder / "in"
-    inputs.mkdir()
+    config_path, ckpt, inputs = write_tiny_run_setup(folder)
     rng = np.random.default_rng(0)
     for stem in ("a", "b"):
         cv2.imwrite(str(inputs / f"{stem}.png"), rng.integers(0, 256, (40, 56, 3), dtype=np.uint8))

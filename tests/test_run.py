@@ -11,7 +11,7 @@ import mindspore as ms
 
 import midas_run
 from src.fileio.images import read_pfm
-from tests.helpers import write_tiny_setup
+from tests.helpers import write_tiny_run_setup
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -19,9 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(name="setup", scope="module")
 def fixture_setup(tmp_path_factory):
     folder = tmp_path_factory.mktemp("run")
-    config_path, ckpt = write_tiny_setup(folder, "midas_v21_small")
-    inputs = folder / "in"
-    inputs.mkdir()
+    config_path, ckpt, inputs = write_tiny_run_setup(folder)
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)
     cv2.imwrite(str(inputs / "color.jpg"), photo)
