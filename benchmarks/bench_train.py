@@ -29,7 +29,8 @@ from benchmarks.bench_infer import MODEL_TYPES, WORKER, run_workers, worker_env 
 from demo.synthetic import write_synthetic_dataset  # noqa: E402
 from reference.dpt_paired import DPT_TINY_ARCH  # noqa: E402
 from reference.tiny import TINY_ARCH  # noqa: E402
-from src.data import build_train_pipeline  # noqa: E402
+from src.data import build_train_pipeline, load_datasets  # noqa: E402
+from src.models import get_card  # noqa: E402
 
 
 def train_step_times(args, folder):
@@ -44,12 +45,13 @@ def train_step_times(args, folder):
     return facts, times, {framework: float(loss[0]) for framework, loss in losses.items()}
 
 
-def pipeline_speed(batch_size, crop_size, workers, batches):
+def pipeline_speed(model_type, batch_size, crop_size, workers, batches):
     """Images per second of the training input pipeline (decode, augment, normalise, batch)."""
+    card = get_card(model_type)
     with tempfile.TemporaryDirectory() as folder:
         write_synthetic_dataset(folder, 4 * batch_size, rows=480, cols=640, seed=0)
-        pipeline = build_train_pipeline([{"format": "redweb", "path": folder}], batch_size, crop_size, seed=0,
-                                        epochs=max(1, batches), num_workers=workers)
+        pipeline = build_train_pipeline(load_datasets([{"format": "redweb", "path": folder}]), batch_size, crop_size,
+                                        (card.mean, card.std), seed=0, epochs=max(1, batches), num_workers=workers)
         iterator = pipeline.dataset.create_tuple_iterator(num_epochs=1, output_numpy=True)
         next(iterator)
         start = time.perf_counter()
@@ -85,7 +87,7 @@ def main(argv=None):
         print(f"  {name:9s} {speed[framework]:8.2f} img/s ({statistics.median(times[framework]):8.1f} ms/step, "
               f"{facts[framework]['threads']} threads, first-step loss {losses[framework]:.6f})")
     if args.pipeline_batches:
-        rate = pipeline_speed(args.batch_size, args.size, args.pipeline_workers, args.pipeline_batches)
+        rate = pipeline_speed(args.model_type, args.batch_size, args.size, args.pipeline_workers, args.pipeline_batches)
         print(f"data pipeline ({args.pipeline_workers} workers, 480x640 JPEG+PNG -> {args.size}^2 crops): "
               f"{rate:.1f} img/s = {rate / speed['mindspore']:.1f}x the MindSpore train step")
     print(f"ratio MindSpore / PyTorch images/s = {speed['mindspore'] / speed['torch']:.2f}")
