@@ -87,6 +87,8 @@ def coerce(value, default):
         except ValueError:
             return _refuse(value, "a number")
     if isinstance(default, str):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # e.g. crop_size: 384 in a YAML file
         return value if isinstance(value, str) else _refuse(value, "a string")
     if isinstance(default, list):
         items = value if isinstance(value, list) else [value]

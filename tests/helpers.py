@@ -1,10 +1,13 @@
 """Helpers shared by the tests: the repository root, tiny architectures (same code as the official networks,
 fewer channels) and their random-weight setups, and the released key lists (``tests/data/keys-*.tsv``)."""
 import os
+import subprocess
+import sys
 
 import mindspore as ms
+import yaml
 
-from src.config import load_config, save_config
+from src.config import DEFAULT_CONFIG_PATH, load_config, save_config
 from reference.tiny import TINY_ARCH
 from src.models import create_model
 
@@ -36,6 +39,34 @@ def write_tiny_run_setup(folder, model_type="midas_v21_small"):
     inputs = folder / "in"
     inputs.mkdir()
     return config_path, ckpt_path, inputs
+
+
+def write_tiny_dpt_config(folder, model_types, input_size=64, **eval_options):
+    """``folder/tiny.yaml``: config.yaml with the tiny DPT-Hybrid architecture for ``model_types``, ``input_size``
+    and the ``eval`` section's ``eval_options``; returns its path."""
+    from reference.dpt_paired import DPT_TINY_ARCH  # pylint: disable=import-outside-toplevel (imports torch)
+    with open(DEFAULT_CONFIG_PATH, encoding="utf-8") as handle:
+        config = yaml.safe_load(handle)
+    for model_type in model_types:
+        config[model_type].update({key: list(value) if isinstance(value, tuple) else value
+                                   for key, value in DPT_TINY_ARCH["dpt_hybrid"].items()})
+    config["input_size"] = input_size
+    config["eval"].update(eval_options)
+    config_path = str(folder / "tiny.yaml")
+    with open(config_path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(config, handle)
+    return config_path
+
+
+def run_metric_training(config_path, model_type, weights, dataset, out_dir, steps, *extra):
+    """``midas_train.py`` fine-tuning ``weights`` as ``model_type`` with silog for ``steps`` steps on the one
+    ``dataset`` (a YAML mapping), logging every step, into ``out_dir``; returns the finished process."""
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "midas_train.py"), "--config", config_path, "--model_type", model_type,
+         "--weights", str(weights), "--train_datasets", dataset, "--num_workers", "1", "--train.output_dir",
+         str(out_dir), "--train.loss", "silog", "--train.max_steps", str(steps), "--train.log_every", "1",
+         "--train.ckpt_every", "1000", *extra],
+        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
 
 
 def official_keys(model_type):

@@ -55,11 +55,12 @@ def test_malformed_dataset_flag_is_one_line(value):
 
 def test_partial_file_is_merged_typed_and_saved(tmp_path):
     path = tmp_path / "mine.yaml"
-    path.write_text("train:\n  encoder_lr: 1e-5\n  batch_size: 4\nrun:\n  colormap: yes\n")
+    path.write_text("train:\n  encoder_lr: 1e-5\n  batch_size: 4\nrun:\n  colormap: yes\ndata:\n  crop_size: 352\n")
     config = load_config(["--config", str(path), "--decoder_lr", "2e-4"], "train")
     assert config.train.encoder_lr == pytest.approx(1e-5) and isinstance(config.train.encoder_lr, float)
     assert (config.train.batch_size, config.train.decoder_lr, config.run.colormap) == (4, 2e-4, True)
     assert config.run.input_path == "input"  # keys the file does not name keep their defaults
+    assert config.data.crop_size == "352"  # a string key (S or W,H) takes a YAML integer as its text
     out = tmp_path / "saved.yaml"
     save_config(config, str(out))
     assert yaml.safe_load(out.read_text())["train"]["batch_size"] == 4

@@ -9,7 +9,7 @@ import pytest
 import src  # noqa: F401
 from src.data import (DatasetError, FolderReader, ReDWebReader, build_eval_split, build_train_pipeline,
                           load_datasets, make_reader, pipeline_error_message)
-from src.data.augment import eval_transform, resize_short_side, sample_rng, train_transform
+from src.data.augment import crop_shape, eval_transform, resize_short_side, sample_rng, train_transform
 from src.data.pipeline import TrainSamples
 from src.data.samples import DisparitySample
 from src.models.cards import IMAGENET_MEAN, IMAGENET_STD
@@ -274,6 +274,26 @@ def test_eval_transform_is_centre_crop():
     np.testing.assert_array_equal(codes, np.arange(160).reshape(10, 16)[:, 3:13])
 
 
+def test_crop_size_syntax():
+    assert crop_shape(384) == crop_shape("384") == (384, 384)
+    assert crop_shape("640,192") == (192, 640)  # W,H: KITTI's reduced 640 wide x 192 high
+    for bad in ("640x192", "0", "64,", "a,b", "1,2,3", "-8,16"):
+        with pytest.raises(ValueError, match=f"--crop_size must be S or W,H .*got '{bad}'"):
+            crop_shape(bad)
+
+
+def test_non_square_crop_covers_then_crops():
+    # resize to the smallest size covering W,H = 20,8 (aspect kept), then the crop; eval takes the centre
+    for (height, width), (out_h, out_w) in {(30, 50): (12, 20), (10, 40): (8, 32), (8, 20): (8, 20)}.items():
+        _, disparity, _ = resize_short_side(_coded_sample(height, width), (8, 20))
+        assert disparity.shape == (out_h, out_w)
+    image, disparity, mask = train_transform(_coded_sample(10, 40), "20,8", sample_rng(0, 0, 0), NORM)
+    assert image.shape == (3, 8, 20) and disparity.shape == mask.shape == (8, 20)
+    _, disparity, _ = eval_transform(_coded_sample(8, 30), "20,8", NORM)
+    codes = np.round(disparity * 240).astype(int)
+    np.testing.assert_array_equal(codes, np.arange(240).reshape(8, 30)[:, 5:25])
+
+
 # ------------------------------------------------------------------------------------------------ sampling
 
 def test_split_is_fixed_disjoint_and_complete():
@@ -398,3 +418,12 @@ def test_npy_depth_reads_are_thread_safe(tmp_path):
         for _ in range(30):
             values = list(pool.map(read_depth_values, paths * 8))
             assert [float(v[0, 0]) for v in values] == [float(i) for i in range(16)] * 8
+
+
+def test_non_square_crop_through_train_and_eval_pipelines(two_datasets):
+    """crop_size (16, 24) (--crop_size 24,16 after crop_shape): every batch column is 16 high, 24 wide."""
+    crop = crop_shape("24,16")
+    train = _batches(make_pipeline(two_datasets, batch_size=2, crop_size=crop, seed=0, val_fraction=0.3).dataset)
+    held_out = _batches(eval_split(two_datasets, batch_size=2, crop_size=crop, val_fraction=0.3))
+    for batch in train[:2] + held_out:
+        assert batch["image"].shape == (2, 3, 16, 24) and batch["disparity"].shape == batch["mask"].shape == (2, 16, 24)

@@ -5,21 +5,17 @@ silog on a tiny ``kitti`` training set, then ``midas_run.py --absolute_depth``, 
 import csv
 import json
 import os
-import subprocess
-import sys
 
 import cv2
 import mindspore as ms
 import numpy as np
 import pytest
-import yaml
 from mindspore import nn
 
 import midas_eval
 import midas_export
 import midas_run
-from reference.dpt_paired import DPT_TINY_ARCH
-from src.config import DEFAULT_CONFIG_PATH, load_config
+from src.config import load_config
 from src.export.sidecar import read_sidecar
 from src.fileio.images import read_pfm
 from src.inference.predictor import build_predictor
@@ -28,7 +24,7 @@ from src.models import CARDS, create_model
 from src.weights.checkpoint import read_weight_file, split_metric_head
 from src.weights.detect import resolve_model_type
 from tests.eval_fixtures import build_kitti_eigen
-from tests.helpers import ROOT
+from tests.helpers import run_metric_training, write_tiny_dpt_config
 
 STEPS = 6
 HEAD = {"scale": 2.5e-3, "shift": 0.02}   # given head constants (--metric_head S,T), not the card's
@@ -38,16 +34,8 @@ HEAD = {"scale": 2.5e-3, "shift": 0.02}   # given head constants (--metric_head 
 def trained(tmp_path_factory):
     base = tmp_path_factory.mktemp("metric_finetune")
     kitti = build_kitti_eigen(str(base / "KITTI"), np.random.default_rng(7))
-    with open(DEFAULT_CONFIG_PATH, encoding="utf-8") as handle:
-        config = yaml.safe_load(handle)
-    for model_type in ("dpt_hybrid", "dpt_hybrid_kitti"):
-        config[model_type].update({key: list(value) if isinstance(value, tuple) else value
-                                   for key, value in DPT_TINY_ARCH["dpt_hybrid"].items()})
-    config["input_size"] = 64
-    config["eval"].update(datapath_KITTI_Eigen=kitti.root, kitti_eigen_test_list=kitti.options["test_list"])
-    config_path = str(base / "tiny.yaml")
-    with open(config_path, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(config, handle)
+    config_path = write_tiny_dpt_config(base, ("dpt_hybrid", "dpt_hybrid_kitti"), datapath_KITTI_Eigen=kitti.root,
+                                        kitti_eigen_test_list=kitti.options["test_list"])
     ms.set_seed(2)
     start = create_model("dpt_hybrid", load_config(["--config", config_path]))   # relative weights, as the seed
     scale = dict(CARDS["dpt_hybrid_kitti"].builder_options)["scale"]
@@ -58,14 +46,9 @@ def trained(tmp_path_factory):
     dataset = (f"{{format: kitti, path: {kitti.root}, frame_list: {kitti.options['test_list']}, "
                "kb_crop: true}")
     out = base / "run"
-    result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "midas_train.py"), "--config", config_path, "--model_type",
-         "dpt_hybrid_kitti", "--weights", str(base / "start.ckpt"), "--train_datasets", dataset, "--crop_size", "64",
-         "--val_fraction", "0.34", "--num_workers", "1", "--train.output_dir", str(out), "--train.loss", "silog",
-         "--train.batch_size", "1", "--train.max_steps", str(STEPS), "--train.log_every", "1",
-         "--train.val_every", str(STEPS), "--train.ckpt_every", "1000", "--metric_head",
-         f"{HEAD['scale']},{HEAD['shift']}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+    result = run_metric_training(config_path, "dpt_hybrid_kitti", base / "start.ckpt", dataset, out, STEPS,
+                                 "--crop_size", "64", "--val_fraction", "0.34", "--train.batch_size", "1",
+                                 "--train.val_every", str(STEPS), "--metric_head", f"{HEAD['scale']},{HEAD['shift']}")
     assert result.returncode == 0, result.stderr[-3000:]
     return base, kitti, config_path, out
 

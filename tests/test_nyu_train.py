@@ -1,21 +1,16 @@
 """The ``nyu`` training format: the labeled NYUv2 .mat + splits.mat, images of trainNdxs (tiny fixture)."""
 import json
-import os
-import subprocess
-import sys
 
 import mindspore as ms
 import numpy as np
 import pytest
-import yaml
 
 import midas_eval
-from reference.dpt_paired import DPT_TINY_ARCH
-from src.config import DEFAULT_CONFIG_PATH, load_config
+from src.config import load_config
 from src.data import DatasetError, load_datasets, make_reader
 from src.models import create_model
 from tests.eval_fixtures import build_nyu
-from tests.helpers import ROOT
+from tests.helpers import run_metric_training, write_tiny_dpt_config
 
 
 @pytest.fixture(scope="module")
@@ -59,26 +54,13 @@ def test_nyu_recipe_end_to_end(tmp_path):
     then ``midas_eval.py --protocol metric --data_name NYU_Eigen --weights`` on the testNdxs images."""
     nyu = build_nyu(str(tmp_path / "NYU"), np.random.default_rng(6), count=4, test_indices=(2, 4), height=480,
                     width=640)
-    with open(DEFAULT_CONFIG_PATH, encoding="utf-8") as handle:
-        config = yaml.safe_load(handle)
-    for model_type in ("dpt_hybrid", "dpt_hybrid_nyu"):
-        config[model_type].update({key: list(value) if isinstance(value, tuple) else value
-                                   for key, value in DPT_TINY_ARCH["dpt_hybrid"].items()})
-    config["input_size"] = 64
-    config["eval"]["datapath_NYU_Eigen"] = nyu.root
-    config_path = str(tmp_path / "tiny.yaml")
-    with open(config_path, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(config, handle)
+    config_path = write_tiny_dpt_config(tmp_path, ("dpt_hybrid", "dpt_hybrid_nyu"), datapath_NYU_Eigen=nyu.root)
     ms.set_seed(3)
     ms.save_checkpoint(create_model("dpt_hybrid", load_config(["--config", config_path])), str(tmp_path / "rel.ckpt"))
     out = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "midas_train.py"), "--config", config_path, "--model_type",
-         "dpt_hybrid_nyu", "--weights", str(tmp_path / "rel.ckpt"), "--train_datasets",
-         f"{{format: nyu, path: {nyu.root}}}", "--crop_size", "64", "--val_fraction", "0.0", "--num_workers", "1",
-         "--train.output_dir", str(out), "--train.loss", "silog", "--train.batch_size", "2", "--train.max_steps", "2",
-         "--train.log_every", "1", "--train.val_every", "0", "--train.ckpt_every", "1000"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+    result = run_metric_training(config_path, "dpt_hybrid_nyu", tmp_path / "rel.ckpt",
+                                 f"{{format: nyu, path: {nyu.root}}}", out, 2, "--crop_size", "64",
+                                 "--val_fraction", "0.0", "--train.batch_size", "2", "--train.val_every", "0")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "training dpt_hybrid_nyu on CPU" in result.stderr
     ckpt = str(out / "dpt_hybrid_nyu-step00000002.ckpt")

@@ -142,7 +142,7 @@ def build_train_pipeline(splits, batch_size, crop_size, normalization, seed=0, r
         splits: the datasets as :func:`load_datasets` returns them.
         batch_size: per-rank batch size B; a multiple of the number of datasets D (B / D each).
             The global batch is ``rank_size * B``.
-        crop_size: side S of the square training crops.
+        crop_size: the training crop, S (square) or (height, width) (see :func:`src.data.augment.crop_shape`).
         normalization: (mean, std) of the model card, applied to the RGB crops.
         seed: data seed (shuffles, crops, flips); a pure function of (seed, dataset, position).
         rank, rank_size: this rank and the number of data-parallel ranks.
@@ -168,7 +168,7 @@ def build_train_pipeline(splits, batch_size, crop_size, normalization, seed=0, r
 def build_eval_split(splits, batch_size, crop_size, normalization, num_workers=1, python_multiprocessing=False):
     """Validation pipeline over the held-out samples of every dataset (same columns as training).
 
-    Samples are resized (short side ``crop_size``) and centre-cropped to S x S, not augmented; the last
+    Samples are resized to cover ``crop_size`` and centre-cropped to it, not augmented; the last
     batch may be smaller. Returns None when nothing is held out (``val_fraction`` 0 and no ``val_path``).
     """
     source = EvalSamples(splits, crop_size, normalization)

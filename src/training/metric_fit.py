@@ -1,6 +1,6 @@
 """``--metric_head auto``: the metric head's scale and shift estimated on the training set before fine-tuning.
 
-For every training sample (resized so the short side is ``crop_size`` and centre-cropped, as validation sees
+For every training sample (resized to cover ``crop_size`` and centre-cropped, as validation sees
 it), the network with the identity head (scale 1, shift 0) gives its inverse-depth map x = 1 / output. On the
 pixels with ground truth, the metric disparity g = 1 / depth is fitted robustly by g ≈ s x + t with
 s = median|g - median g| / median|x - median x| and t = median g - s median x (median and median absolute

@@ -9,7 +9,7 @@ from mindspore import nn
 from mindspore.communication import get_group_size, get_rank, init
 
 from src.config import save_config
-from src.data import DatasetError, build_eval_split, build_train_pipeline, load_datasets, steps_per_epoch
+from src.data import DatasetError, crop_shape, build_eval_split, build_train_pipeline, load_datasets, steps_per_epoch
 from src.models import create_model, get_card
 from src.training.checkpoints import (checkpoint_step, latest_state, load_train_state, network_path,
                                       remove_interrupted_writes)
@@ -163,17 +163,18 @@ def _resolve_head(config, run, splits, resume_path):
     probe = create_model(run.model_type, config, IDENTITY_HEAD)
     initialise(probe, config.weights, config.train.pretrained_encoder, run.model_type)
     card = get_card(run.model_type)
-    return estimate_metric_head(probe, splits, config.data.crop_size, (card.mean, card.std))
+    return estimate_metric_head(probe, splits, crop_shape(config.data.crop_size), (card.mean, card.std))
 
 
 def _build_data(config, run, splits, normalization):
     data, train_cfg = config.data, config.train
+    crop = crop_shape(data.crop_size)
     epochs = math.ceil(run.total_steps / run.steps_per_epoch)
-    run.pipeline = build_train_pipeline(splits, train_cfg.batch_size, data.crop_size, normalization, train_cfg.seed,
+    run.pipeline = build_train_pipeline(splits, train_cfg.batch_size, crop, normalization, train_cfg.seed,
                                         run.rank, run.rank_size, run.start_step, epochs, data.num_workers,
                                         data.python_multiprocessing)
     if run.rank == 0 and train_cfg.val_every:
-        run.eval_set = build_eval_split(splits, train_cfg.val_batch_size, data.crop_size, normalization,
+        run.eval_set = build_eval_split(splits, train_cfg.val_batch_size, crop, normalization,
                                         data.num_workers)
 
 
@@ -202,6 +203,7 @@ def prepare_training(config, rank=0, rank_size=1):
     network when the checkpoint already reached the last step)."""
     train_cfg = config.train
     model_type = _model_type(config)
+    crop_shape(config.data.crop_size)  # a bad --crop_size is refused before anything is written
     out_dir = rank_directory(train_cfg.output_dir, rank)
     os.makedirs(out_dir, exist_ok=True)
     for stale in remove_interrupted_writes(out_dir):
