@@ -1,7 +1,8 @@
 """BatchNorm folding for inference: an eval-mode BatchNorm whose input is only one convolution's output
 becomes part of that convolution (weight x gamma/sqrt(var+eps), bias beta + (b - mean) x gamma/sqrt(var+eps))
 and is replaced by an identity. Pairs are the ``FOLDABLE`` (conv name, BN name) attributes a cell declares
-and consecutive Conv2d → BatchNorm2d cells of a SequentialCell. Never for training (the BN is gone)."""
+and consecutive Conv2d → BatchNorm2d cells of a SequentialCell. Never for training (the BN is gone). Fold
+before the network's first call: in GRAPH mode a network already called keeps its compiled graph."""
 import numpy as np
 import mindspore as ms
 from mindspore import nn
