@@ -111,7 +111,8 @@ def bench_model(model_type, args, folder):
     np.save(batch, np.random.default_rng(0).standard_normal((1, 3, side, side)).astype(np.float32))
     options = ["--model_type", model_type, "--arch", json.dumps(arch), "--weights", weights]
     subprocess.run([sys.executable, WORKER, "prepare", *options], env=worker_env("torch"), check=True)
-    options += ["--batch", batch, "--warmup", str(args.warmup), "--threads", str(args.threads)]
+    options += ["--batch", batch, "--warmup", str(args.warmup), "--threads", str(args.threads),
+                "--fold_batchnorm", str(args.fold_batchnorm)]
     facts, times, outputs = run_workers(options, folder, args.rounds, args.repeats)
     ms_out, pt_out = outputs["mindspore"], outputs["torch"].reshape(outputs["mindspore"].shape)
     difference = float(np.abs(ms_out - pt_out).max() / (pt_out.max() - pt_out.min()))
@@ -134,6 +135,8 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=4, help="alternations of the two workers")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU kernel threads of each worker")
     parser.add_argument("--tiny", action="store_true", help="tiny architectures at 64x64 (smoke test)")
+    parser.add_argument("--fold_batchnorm", type=int, choices=(0, 1), default=1,
+                        help="1: MindSpore folds BatchNorms into convolutions (the fold_batchnorm default)")
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]
     rows = []

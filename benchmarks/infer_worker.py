@@ -86,7 +86,9 @@ def mindspore_network(args):
     from src.inference.predictor import load_network
     set_context("CPU", pynative=False)
     ms.device_context.cpu.op_tuning.threads_num(args.threads)
-    _, net = load_network(Config({"model_type": args.model_type, args.model_type: args.arch}), args.weights)
+    fold = bool(args.fold_batchnorm) and args.task == "infer"  # training keeps its BatchNorms
+    _, net = load_network(Config({"model_type": args.model_type, args.model_type: args.arch, "fold_batchnorm": fold}),
+                          args.weights)
     return net, {"framework": f"MindSpore {ms.__version__} GRAPH", "threads": args.threads}
 
 
@@ -175,6 +177,7 @@ def main(argv=None):
     parser.add_argument("--output", help="where to save the network's output (.npy)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU kernel threads")
+    parser.add_argument("--fold_batchnorm", type=int, default=1, help="MindSpore: 1 folds BatchNorms (as src does)")
     args = parser.parse_args(argv)
     if args.role == "prepare":
         prepare(args)

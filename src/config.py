@@ -21,7 +21,7 @@ from src.models import MODEL_TYPES
 DEFAULT_CONFIG_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config.yaml")
 MAX_CONFIG_BYTES = 1 << 20
 MAX_CONFIG_VALUES = 100_000
-COMMON_KEYS = ("model_type", "weights", "input_size", "device_target", "device_id", "pynative")
+COMMON_KEYS = ("model_type", "weights", "input_size", "device_target", "device_id", "pynative", "fold_batchnorm")
 TOOLS = {  # tool -> (top-level keys, sections)
     "run": (COMMON_KEYS, ("run",)),
     "eval": (COMMON_KEYS, ("eval",)),

@@ -33,6 +33,7 @@ from src.fileio.paths import check_output_file
 from src.inference.predictor import open_weights
 from src.inference.transforms import prepare_input
 from src.models import create_model, get_card
+from src.models.folding import fold_batchnorm
 from src.weights.checkpoint import fit_weights, load_arrays
 
 LOGGER = logging.getLogger(__name__)
@@ -168,6 +169,8 @@ def export_model(config):
     net = create_model(model_type, config, head)
     load_arrays(net, fit_weights(arrays, is_torch, net, config.weights), config.weights)
     net.set_train(False)
+    if config.fold_batchnorm:
+        fold_batchnorm(net)
     record = make_sidecar(model_type, export.file_format, export.batch_size, height, width)
     inputs = verification_inputs(export.batch_size, height, width, record)
     checkable = export.file_format != "AIR"

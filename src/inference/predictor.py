@@ -14,6 +14,7 @@ from src.export.runners import load_exported
 from src.export.sidecar import ExportedModelError, is_runnable_export, sidecar_preprocessing
 from src.inference.transforms import prepare_input, resize_bicubic
 from src.models import create_model, get_card
+from src.models.folding import fold_batchnorm
 from src.weights.checkpoint import fit_weights, load_arrays, read_weight_file, split_metric_head
 from src.weights.detect import resolve_model_type
 
@@ -82,10 +83,14 @@ def open_weights(config, weights_path):
 
 
 def load_network(config, weights_path):
-    """(model_type, network with the weights of ``weights_path`` loaded), architecture from ``config``."""
+    """(model_type, network with the weights of ``weights_path`` loaded), architecture from ``config``;
+    BatchNorms folded into their convolutions if ``config.fold_batchnorm`` (inference only)."""
     model_type, arrays, is_torch, head = open_weights(config, weights_path)
     net = create_model(model_type, config, head)
-    return model_type, load_arrays(net, fit_weights(arrays, is_torch, net, weights_path), weights_path)
+    net = load_arrays(net, fit_weights(arrays, is_torch, net, weights_path), weights_path)
+    if config.get("fold_batchnorm", False):
+        fold_batchnorm(net)
+    return model_type, net
 
 
 def build_predictor(config, weights_path):

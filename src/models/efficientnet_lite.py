@@ -41,6 +41,8 @@ def conv_same(in_channels, out_channels, kernel_size, stride=1, group=1):
 class DepthwiseSeparable(nn.Cell):
     """dw kxk → BN → ReLU6 → pw 1x1 → BN (no activation after pw); residual if shapes allow."""
 
+    FOLDABLE = (("conv_dw", "bn1"), ("conv_pw", "bn2"))  # (conv, the BN it alone feeds)
+
     def __init__(self, in_channels, out_channels, kernel_size, stride, bn_eps):
         super().__init__()
         self.conv_dw = conv_same(in_channels, in_channels, kernel_size, stride, group=in_channels)
@@ -57,6 +59,8 @@ class DepthwiseSeparable(nn.Cell):
 
 class InvertedResidual(nn.Cell):
     """pw 1x1 → BN → ReLU6 → dw kxk → BN → ReLU6 → pwl 1x1 → BN; residual if shapes allow."""
+
+    FOLDABLE = (("conv_pw", "bn1"), ("conv_dw", "bn2"), ("conv_pwl", "bn3"))  # (conv, the BN it alone feeds)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, expansion, bn_eps):
         super().__init__()

@@ -18,6 +18,7 @@ class Bottleneck(nn.Cell):
     """torchvision Bottleneck (stride on the 3x3): [B, in, H, W] → [B, 4*planes, H/stride, W/stride]."""
 
     expansion = 4
+    FOLDABLE = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))  # (conv, the BN it alone feeds)
 
     def __init__(self, in_channels, planes, stride, groups, width_per_group, bn_eps):
         super().__init__()
