@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+
 import mindspore as ms
 import yaml
 
@@ -78,3 +80,26 @@ def official_keys(model_type):
                 key, shape = line.rstrip("\n").split("\t")[:2]
                 rows.append((key, [int(v) for v in shape.strip("[]").split(",") if v.strip()]))
     return rows
+
+
+FINAL_CONV_WEIGHT = "scratch.output_conv.4.weight"
+
+
+def randomize_weights(net, seed):
+    """Seeded random parameters that keep activations O(1); the final 1x1 conv gets positive weights
+    (its input is post-ReLU) so that the depth output is positive and varies over the image."""
+    rng = np.random.default_rng(seed)
+    draws = {
+        "weight": lambda shape: rng.normal(0.0, (1.0 / np.prod(shape[1:])) ** 0.5, shape),
+        "bias": lambda shape: rng.uniform(0.0, 0.3, shape),
+        "gamma": lambda shape: rng.uniform(0.5, 1.0, shape),
+        "beta": lambda shape: rng.normal(0.0, 0.1, shape),
+        "moving_mean": lambda shape: rng.normal(0.0, 0.1, shape),
+        "moving_variance": lambda shape: rng.uniform(0.5, 1.5, shape),
+    }
+    arrays = {name: draws[name.rsplit(".", 1)[-1]](param.shape).astype(np.float32)
+              for name, param in net.parameters_and_names()}
+    arrays[FINAL_CONV_WEIGHT] = np.abs(arrays[FINAL_CONV_WEIGHT])
+    for name, param in net.parameters_and_names():
+        param.set_data(ms.Tensor(arrays[name]))
+    return arrays

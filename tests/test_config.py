@@ -39,7 +39,7 @@ def test_bare_boolean_flag_means_true():
 
 @pytest.mark.parametrize("argv, words", [
     (["--no_such_key", "1"], "unrecognized"), (["--device_id", "abc"], "integer"),
-    (["--colormap", "maybe"], "true or false"), (["--batch_size", "2"], "unrecognized"),  # a train key
+    (["--colormap", "maybe"], "true or false"), (["--loss_alpha", "2"], "unrecognized"),  # a train key
     (["--midas_v21.featurs", "128"], "unrecognized")])
 def test_bad_flags_are_one_config_error(argv, words):
     with pytest.raises(ConfigError, match=words):

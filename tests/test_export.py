@@ -26,6 +26,7 @@ from src.export.runners import load_exported
 from src.export.sidecar import ExportedModelError, read_sidecar, sidecar_path
 from src.models import create_model, get_card
 from src.weights.checkpoint import load_weights, save_weights
+from tests.helpers import randomize_weights
 
 TINY_ARCH = {
     "midas_v21": {"layers": [1, 1, 1, 1], "planes": [8, 16, 32, 64], "stem_channels": 8,
@@ -40,29 +41,6 @@ EXTENSIONS = {"MINDIR": ".mindir", "ONNX": ".onnx"}
 TINY_HEIGHT, TINY_WIDTH = 96, 128
 TINY_SIDE = 128
 TOLERANCE = 1e-5
-
-
-FINAL_CONV_WEIGHT = "scratch.output_conv.4.weight"
-
-
-def randomize_weights(net, seed):
-    """Seeded random parameters that keep activations O(1); the final 1x1 conv gets positive weights
-    (its input is post-ReLU) so that the depth output is positive and varies over the image."""
-    rng = np.random.default_rng(seed)
-    draws = {
-        "weight": lambda shape: rng.normal(0.0, (1.0 / np.prod(shape[1:])) ** 0.5, shape),
-        "bias": lambda shape: rng.uniform(0.0, 0.3, shape),
-        "gamma": lambda shape: rng.uniform(0.5, 1.0, shape),
-        "beta": lambda shape: rng.normal(0.0, 0.1, shape),
-        "moving_mean": lambda shape: rng.normal(0.0, 0.1, shape),
-        "moving_variance": lambda shape: rng.uniform(0.5, 1.5, shape),
-    }
-    arrays = {name: draws[name.rsplit(".", 1)[-1]](param.shape).astype(np.float32)
-              for name, param in net.parameters_and_names()}
-    arrays[FINAL_CONV_WEIGHT] = np.abs(arrays[FINAL_CONV_WEIGHT])
-    for name, param in net.parameters_and_names():
-        param.set_data(ms.Tensor(arrays[name]))
-    return arrays
 
 
 def assert_informative(depth):
@@ -264,7 +242,7 @@ def test_midas_run_serves_exports_like_the_checkpoint(model_type, tiny_config_pa
     for label, weights in sources.items():  # no --model_type: the checkpoint's keys / the sidecar tell
         out = str(tmp_path / label)
         argv = ["--config", tiny_config_path, "--input_path", str(tmp_path / "images"),
-                "--output_path", out, "--model_weights", weights]
+                "--output_path", out, "--model_weights", weights, "--batch_size", "3"]  # exports: 1
         assert midas_run.main(argv) == 0
         depths[label] = {stem: read_pfm(os.path.join(out, stem + ".pfm"))[0] for stem in stems}
     assert depths["ckpt"]["coffee"].shape == (192, 256) and depths["ckpt"]["noise"].shape == (288, 384)

@@ -11,7 +11,9 @@ import mindspore as ms
 
 import midas_run
 from src.fileio.images import read_pfm
-from tests.helpers import write_tiny_run_setup
+from src.models import create_model
+from src.weights.checkpoint import save_weights
+from tests.helpers import randomize_weights, tiny_config, write_tiny_run_setup
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -117,3 +119,65 @@ def test_output_prefix_must_be_a_name_part(setup, tmp_path, capsys):
     assert run(setup, tmp_path / "out", "--output_prefix", "sub/dir_") == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert errors == ["error: --output_prefix 'sub/dir_' must be part of a file name (no folder)"]
+
+
+@pytest.fixture(name="mixed_folder")
+def fixture_mixed_folder(tmp_path):
+    """Seven images: three network input sizes in runs of 1-3, a broken image inside a run of one size."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for name, shape in (("a.png", (70, 90)), ("b.png", (70, 90)), ("d.png", (68, 95)), ("e.png", (40, 90)),
+                        ("f.png", (70, 90)), ("g.png", (33, 50))):
+        cv2.imwrite(str(folder / name), rng.integers(0, 256, (*shape, 3), dtype=np.uint8))
+    (folder / "c.png").write_bytes(b"\x89PNG broken")
+    return folder
+
+
+@pytest.fixture(name="varied_ckpt", scope="module")
+def fixture_varied_ckpt(setup):
+    """Tiny midas_v21_small weights whose depth output varies over the image (not all zero)."""
+    ckpt = str(setup[0] / "varied.ckpt")
+    save_weights(randomize_weights(create_model("midas_v21_small", tiny_config()), 3), ckpt)
+    return ckpt
+
+
+def run_folder_logged(setup, ckpt, inputs, out, capsys, *extra):
+    """midas_run (PyNative: no graph compilation per batch shape) → (exit code, the 'skipped' messages)."""
+    config_path = setup[1]
+    code = midas_run.main(["--config", config_path, "--model_type", "midas_v21_small", "--input_path", str(inputs),
+                           "--output_path", str(out), "--model_weights", ckpt, "--pynative", "true", *extra])
+    return code, [line.split("skipped ", 1)[1] for line in capsys.readouterr().err.splitlines() if "skipped " in line]
+
+
+def test_batched_equals_one_by_one_with_a_broken_image_in_a_batch(setup, varied_ckpt, mixed_folder, tmp_path, capsys):
+    one, skipped_one = run_folder_logged(setup, varied_ckpt, mixed_folder, tmp_path / "one", capsys)
+    batched, skipped_batched = run_folder_logged(setup, varied_ckpt, mixed_folder, tmp_path / "batched", capsys,
+                                                 "--batch_size", "3", "--colormap", "true")
+    assert one == batched == 1
+    assert skipped_one == skipped_batched and len(skipped_one) == 1 and "c.png" in skipped_one[0]
+    for stem in "abdefg":
+        expected, _ = read_pfm(str(tmp_path / "one" / f"{stem}.pfm"))
+        got, _ = read_pfm(str(tmp_path / "batched" / f"{stem}.pfm"))
+        assert got.shape == expected.shape and np.isfinite(got).all() and got.std() > 0
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6 * np.abs(expected).max(), err_msg=stem)
+        assert (tmp_path / "batched" / f"{stem}_color.png").is_file()
+    assert not any(name.startswith(("c.", ".")) for name in os.listdir(tmp_path / "batched"))
+
+
+def test_writer_errors_are_skipped_in_order(setup, varied_ckpt, mixed_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b.pfm").mkdir()  # the writer cannot replace a folder by a file
+    code, skipped = run_folder_logged(setup, varied_ckpt, mixed_folder, out, capsys, "--batch_size", "4")
+    assert code == 1
+    assert len(skipped) == 2 and "b.png" in skipped[0] and "c.png" in skipped[1]
+    assert sorted(name for name in os.listdir(out) if name.endswith(".pfm")) == [f"{s}.pfm" for s in "abdefg"]
+    assert (out / "b.pfm").is_dir() and not (out / "b.png").exists()
+    assert not [name for name in os.listdir(out) if name.endswith(".tmp")]
+
+
+def test_batch_size_below_one_is_refused(setup, tmp_path, capsys):
+    assert run(setup, tmp_path / "out", "--batch_size", "0") == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert errors == ["error: --batch_size must be at least 1, got 0"]

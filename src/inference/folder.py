@@ -5,11 +5,11 @@ import os
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from src.device import context_from_config
 from src.fileio.images import ImageReadError, list_images, read_image, write_depth
 from src.fileio.paths import check_output_dir
+from src.inference.batching import Prepared, run_pipeline
 from src.inference.predictor import build_predictor
 from src.inference.transforms import crop_kitti
 from src.models import CARDS, get_card
@@ -25,6 +25,8 @@ def check_run_request(config):
         raise ValueError("--weights is required (.ckpt, official .pt, .mindir or .onnx)")
     if run.png_bits not in PNG_BITS:
         raise ValueError(f"--png_bits must be 1 (8-bit PNG) or 2 (16-bit PNG), got {run.png_bits}")
+    if run.batch_size < 1:
+        raise ValueError(f"--batch_size must be at least 1, got {run.batch_size}")
     image_paths = list_images(run.input_path)
     if not image_paths:
         raise ValueError(f"no images (jpg/png/bmp/tif...) found in {run.input_path}")
@@ -81,31 +83,59 @@ def write_prediction(path_stem, depth, options):
                 pfm_depth=depth if options.pfm_in_metres else None)
 
 
-def predict_file(predictor, path, options):
-    """Output map (float32 [H, W], the image's size) of the image at ``path``, cropped first if asked."""
+def read_for_prediction(path, options):
+    """RGB image at ``path`` (float [H, W, 3] in [0, 1]), cropped to the KITTI window if asked."""
     rgb = read_image(path)
     if options.kitti_crop:
         try:
             rgb = crop_kitti(rgb)
         except ValueError as err:
             raise ValueError(f"--kitti_crop: {err}") from err
-    return predictor.predict(rgb)
+    return rgb
 
 
-def process_folder(predictor, image_paths, output_path, options=OutputOptions()):
-    """Predict and write every image; returns [(path, error message)] of the images that failed."""
-    failures, seen_stems = [], set()
-    for path in tqdm(image_paths, desc="depth", unit="img"):
-        stem = options.prefix + os.path.splitext(os.path.basename(path))[0]
-        if stem in seen_stems:
+def output_stems(image_paths, prefix):
+    """``<prefix><stem>`` of every image; warns when two images share a stem (the later one's outputs win)."""
+    stems, seen = [], set()
+    for path in image_paths:
+        stem = prefix + os.path.splitext(os.path.basename(path))[0]
+        if stem in seen:
             LOGGER.warning("%s: another image has the stem '%s'; its outputs are overwritten", path, stem)
-        seen_stems.add(stem)
-        try:
-            write_prediction(os.path.join(output_path, stem), predict_file(predictor, path, options), options)
-        except (ImageReadError, ValueError, OSError, cv2.error) as err:
-            message = str(err) if isinstance(err, ImageReadError) else f"{path}: {err}"
-            LOGGER.error("skipped %s", message)
-            failures.append((path, message))
+        seen.add(stem)
+        stems.append(stem)
+    return stems
+
+
+SKIPPED_ERRORS = (ImageReadError, ValueError, OSError, cv2.error)
+
+
+def process_folder(predictor, image_paths, output_path, options=OutputOptions(), batch_size=1):
+    """Predict and write every image (read ahead and written in background threads; consecutive images with
+    the same network input size run in batches of up to ``batch_size``); returns [(path, error message)] of
+    the images that failed, in order."""
+    failures, stems = [], output_stems(image_paths, options.prefix)
+
+    def prepare(index):
+        rgb = read_for_prediction(image_paths[index], options)
+        return Prepared(index, rgb, predictor.network_input(rgb))
+
+    def predict_batch(batch):
+        return predictor.predict_inputs([item.net_input for item in batch], [item.rgb.shape[:2] for item in batch])
+
+    def write(index, _prepared, depth):
+        write_prediction(os.path.join(output_path, stems[index]), depth, options)
+
+    def report(index, err):
+        if err is None:
+            return
+        if not isinstance(err, SKIPPED_ERRORS):
+            raise err
+        path = image_paths[index]
+        message = str(err) if isinstance(err, ImageReadError) else f"{path}: {err}"
+        LOGGER.error("skipped %s", message)
+        failures.append((path, message))
+
+    run_pipeline(range(len(image_paths)), prepare, predict_batch, write, report, predictor.batch_limit(batch_size))
     return failures
 
 
@@ -120,7 +150,7 @@ def run_folder(config):
         LOGGER.info("%s: depth in %s as isl-org/DPT run_monodepth.py writes it%s", predictor.model_type,
                     get_card(predictor.model_type).output.file_units,
                     " (the PFM in metres)" if options.pfm_in_metres else "; --depth_in_metres true for a PFM in metres")
-    failures = process_folder(predictor, image_paths, run.output_path, options)
+    failures = process_folder(predictor, image_paths, run.output_path, options, run.batch_size)
     LOGGER.info("wrote %d of %d depth maps to %s", len(image_paths) - len(failures), len(image_paths),
                 run.output_path)
     for _, message in failures:

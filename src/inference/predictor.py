@@ -30,10 +30,11 @@ class DepthPredictor:
         model_type: the card the weights belong to (recorded in results).
     """
 
-    def __init__(self, forward, preprocessing, model_type):
+    def __init__(self, forward, preprocessing, model_type, max_batch=None):
         self.forward = forward
         self.preprocessing = preprocessing
         self.model_type = model_type
+        self.max_batch = max_batch  # None: any batch size; an export's batch size is fixed (1)
 
     def network_input(self, rgb):
         """RGB float [H, W, 3] in [0, 1] → normalised float32 [1, 3, h, w] network input."""
@@ -47,6 +48,16 @@ class DepthPredictor:
     def predict(self, rgb):
         """RGB float [H, W, 3] in [0, 1] → float32 [H, W] output at the image's resolution (bicubic)."""
         return resize_bicubic(self.predict_network(rgb), rgb.shape[0], rgb.shape[1])
+
+    def batch_limit(self, batch_size):
+        """The batch size to use when ``batch_size`` is asked (an export runs the batch size it was built for)."""
+        return max(1, batch_size if self.max_batch is None else min(batch_size, self.max_batch))
+
+    def predict_inputs(self, net_inputs, image_sizes):
+        """Network inputs [1, 3, h, w] of one (h, w), run as one batch → float32 [H, W] outputs at ``image_sizes``."""
+        batch = np.concatenate(net_inputs, axis=0)
+        outputs = np.asarray(self.forward(batch), dtype=np.float32).reshape(len(net_inputs), *batch.shape[2:])
+        return [resize_bicubic(output, height, width) for output, (height, width) in zip(outputs, image_sizes)]
 
 
 def network_forward(net):
@@ -69,7 +80,7 @@ def exported_predictor(path, model_type=None, device_target="CPU"):
                                  "processed one at a time, export with --batch_size 1")
     LOGGER.info("serving %s (%s %dx%d, %s)", path, record["model_type"], record["height"], record["width"],
                 record["file_format"])
-    return DepthPredictor(runner, sidecar_preprocessing(record), record["model_type"])
+    return DepthPredictor(runner, sidecar_preprocessing(record), record["model_type"], max_batch=1)
 
 
 def open_weights(config, weights_path):
