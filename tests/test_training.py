@@ -89,8 +89,14 @@ def one_step_errors(reference, build, batch_seed=1, never_run=()):
             saturated = np.abs(grad) >= 10 * TORCH_EPS  # Adam's first step is +-lr there, whatever |g|
             errors.saturated[name] = np.abs(got - want)[saturated].max(initial=0) / np.abs(want).max()
             learning_rate = ENCODER_LR if name.startswith("pretrained.") else DECODER_LR
-            errors.near_eps_steps[name] = np.abs(got - want)[~saturated].max(initial=0) / learning_rate
+            unexplained = (got - want) / learning_rate + first_adam_step(ms_grads[name]) - first_adam_step(grad)
+            errors.near_eps_steps[name] = np.abs(unexplained)[~saturated].max(initial=0)
     return errors
+
+
+def first_adam_step(gradient):
+    """The first Adam update in units of the learning rate, g / (|g| + eps), of both frameworks' conventions."""
+    return gradient / (np.abs(gradient) + TORCH_EPS)
 
 
 @dataclasses.dataclass
@@ -98,9 +104,9 @@ class StepErrors:
     """Differences of one MindSpore step from the torch step, relative to each tensor's largest magnitude.
 
     ``saturated``: parameter elements whose torch gradient is >= 10 x torch's Adam eps, where the first
-    Adam step is ~ -lr * sign(g) and insensitive to gradient rounding; ``near_eps_steps``: the largest
-    difference of the other elements in units of their learning rate (there the step is lr * g / (|g| + eps)
-    and a float32-level gradient difference changes it by a visible fraction of lr).
+    Adam step is ~ -lr * sign(g) and insensitive to gradient rounding; ``near_eps_steps``: for the other
+    elements, where the step lr * g / (|g| + eps) turns a float32-level gradient difference into a visible
+    fraction of lr, the part of the step difference (in units of lr) that the two gradients do not explain.
     """
 
     loss: float
@@ -147,13 +153,12 @@ def test_one_dpt_train_step_matches_pytorch(model_type):
     (unchanged on both sides): the ViT's final ``norm`` and ``head`` (SPEC-DPT trap 6) and
     ``refinenet4.resConfUnit1`` (trap 11).
 
-    Measured: dpt_large loss 0, every parameter <= 1e-5. dpt_hybrid loss 0, gradients <= 7.6e-6, every
-    parameter <= 4.9e-6 except one element of ``stages.2.blocks.0.conv3.weight`` at 3.1e-5: its gradient is
-    -2.85e-7 in torch and -1.99e-7 here, a difference of 1.4e-7 of that tensor's largest gradient (0.62, the
-    StdConv weights have raw std 3e-4..3e-2, so their gradients are large and cancel), but |g| sits at Adam's
-    eps (3.2e-7 in torch's convention), where the step lr * g / (|g| + eps) turns that float32-level difference
-    into 0.087 lr. 1e-5 on every element is therefore asserted where |g| >= 10 eps (Adam saturated); the few
-    elements below are held to 0.2 lr.
+    Measured (two machines): loss <= 1.4e-7, gradients <= 9.0e-6, elements with |g| >= 10 eps (Adam saturated,
+    eps = 3.2e-7 in torch's convention) <= 6.4e-6 of their tensor's largest value. Below 10 eps the step
+    lr * g / (|g| + eps) turns a float32-level gradient difference into a visible fraction of lr (0.24 lr in a
+    qkv bias of dpt_large; 0.087 lr in dpt_hybrid's ``stages.2.blocks.0.conv3.weight``, gradient -2.85e-7 in
+    torch and -1.99e-7 here), so whole tensors differ by up to 2.9e-5; there each element's step difference must be the one its two gradients give
+    (unexplained rest measured <= 0.0073 lr, float32 rounding of the parameters; bound 0.02 lr).
     """
     arch = DPT_TINY_ARCH[model_type]
     reference = randomize_dpt_(TORCH_BUILDERS[model_type](**arch), seed=3)
@@ -161,11 +166,9 @@ def test_one_dpt_train_step_matches_pytorch(model_type):
                              never_run=("refinenet4.resConfUnit1", "pretrained.model.norm.", "pretrained.model.head."))
     assert errors.loss <= 1e-5
     assert_within(errors.saturated, 1e-5, "tensors (elements with |g| >= 10 eps)")
-    assert_within(errors.near_eps_steps, 0.2, "steps / lr of elements with |g| < 10 eps")
+    assert_within(errors.near_eps_steps, 0.02, "unexplained steps / lr of elements with |g| < 10 eps")
     assert_within(errors.gradients, 2e-5, "gradients")
     assert len(errors.gradients) == len(errors.parameters) > 50
-    if model_type == "dpt_large":
-        assert_within(errors.parameters, 1e-5, "tensors")
 
 
 # ImageNet classifier layouts, written from torchvision's ResNet and gen-efficientnet's EfficientNet
