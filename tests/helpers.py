@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 
 import mindspore as ms
@@ -69,6 +70,23 @@ def run_metric_training(config_path, model_type, weights, dataset, out_dir, step
          str(out_dir), "--train.loss", "silog", "--train.max_steps", str(steps), "--train.log_every", "1",
          "--train.ckpt_every", "1000", *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+
+
+KITTI_DRIVE, KITTI_FRAME = "2011_09_26_drive_0002_sync", "0000000069"   # a frame with ground truth (eval_fixtures)
+
+
+def run_kitti_metric_prediction(config_path, weights, kitti_root, out_dir):
+    """``midas_run.py`` with a metric model on the fixture drive ``KITTI_DRIVE`` (KITTI window, 16-bit PNG in
+    m x 256 and PFM in metres, named as eval_with_pngs reads them); returns (image folder, PNG, PFM) of
+    ``KITTI_FRAME``."""
+    import midas_run  # pylint: disable=import-outside-toplevel
+    from src.fileio.images import read_pfm  # pylint: disable=import-outside-toplevel
+    image_dir = os.path.join(kitti_root, "2011_09_26", KITTI_DRIVE, "image_02", "data")
+    assert midas_run.main(["--config", config_path, "--weights", weights, "--input_path", image_dir,
+                           "--output_path", str(out_dir), "--kitti_crop", "true", "--absolute_depth", "true",
+                           "--depth_in_metres", "true", "--output_prefix", KITTI_DRIVE + "_"]) == 0
+    stem = os.path.join(str(out_dir), f"{KITTI_DRIVE}_{KITTI_FRAME}")
+    return image_dir, cv2.imread(stem + ".png", cv2.IMREAD_UNCHANGED), read_pfm(stem + ".pfm")[0]
 
 
 def official_keys(model_type):

@@ -14,17 +14,20 @@ from mindspore import nn
 
 import midas_eval
 import midas_export
-import midas_run
 from src.config import load_config
 from src.export.sidecar import read_sidecar
-from src.fileio.images import read_pfm
 from src.inference.predictor import build_predictor
 from src.inference.transforms import crop_kitti
 from src.models import CARDS, create_model
 from src.weights.checkpoint import read_weight_file, split_metric_head
 from src.weights.detect import resolve_model_type
 from tests.eval_fixtures import build_kitti_eigen
-from tests.helpers import run_metric_training, write_tiny_dpt_config
+from tests.helpers import (
+    KITTI_FRAME,
+    run_kitti_metric_prediction,
+    run_metric_training,
+    write_tiny_dpt_config,
+)
 
 STEPS = 6
 HEAD = {"scale": 2.5e-3, "shift": 0.02}   # given head constants (--metric_head S,T), not the card's
@@ -64,23 +67,17 @@ def test_training_writes_a_metric_checkpoint(trained):
     assert len(val) == 1 and 0 < float(val[0]["val_abs_rel"]) < 10   # unaligned metric AbsRel of the held-out frame
     ckpt = str(out / f"dpt_hybrid_kitti-step{STEPS:08d}.ckpt")
     assert resolve_model_type(ckpt) == "dpt_hybrid_kitti"
-    assert split_metric_head(read_weight_file(ckpt)[0])[1] == pytest.approx(HEAD, rel=1e-6)
+    assert split_metric_head(read_weight_file(ckpt)[0])[1] == pytest.approx({**HEAD, "file_scale": 256.0}, rel=1e-6)
 
 
 @pytest.mark.slow
 def test_run_and_metric_eval_of_the_finetuned_checkpoint(trained):
     base, kitti, config_path, out = trained
     ckpt = str(out / f"dpt_hybrid_kitti-step{STEPS:08d}.ckpt")
-    date, drive, frame = "2011_09_26", "2011_09_26_drive_0002_sync", "0000000069"
-    image_dir = os.path.join(kitti.root, date, drive, "image_02", "data")
-    assert midas_run.main(["--config", config_path, "--weights", ckpt, "--input_path", image_dir,
-                           "--output_path", str(base / "pred"), "--kitti_crop", "true", "--absolute_depth", "true",
-                           "--depth_in_metres", "true", "--output_prefix", drive + "_"]) == 0
-    png = cv2.imread(str(base / "pred" / f"{drive}_{frame}.png"), cv2.IMREAD_UNCHANGED)
-    pfm = read_pfm(str(base / "pred" / f"{drive}_{frame}.pfm"))[0]
+    image_dir, png, pfm = run_kitti_metric_prediction(config_path, ckpt, kitti.root, base / "pred")
     predictor = build_predictor(load_config(["--config", config_path]), ckpt)
     assert predictor.model_type == "dpt_hybrid_kitti"
-    image = cv2.imread(os.path.join(image_dir, frame + ".png"))[..., ::-1] / 255.0
+    image = cv2.imread(os.path.join(image_dir, KITTI_FRAME + ".png"))[..., ::-1] / 255.0
     depth = predictor.predict(crop_kitti(image))
     assert png.dtype == np.uint16 and png.shape == (352, 1216)
     assert 0 < depth.min() <= depth.max() <= 1.00001 / HEAD["shift"]   # the given head, not the card's (172.7 m)

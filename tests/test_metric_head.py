@@ -5,13 +5,16 @@ import numpy as np
 import pytest
 
 from reference.dpt_paired import DPT_TINY_ARCH
+from reference.tiny import TINY_ARCH
 from src.config import Config, load_config
 from src.data import make_reader
 from src.inference.predictor import build_predictor, load_network
 from src.models import create_model
+from src.models.cards import get_card
+from src.models.metric_head import MetricHead
 from src.training.checkpoints import save_train_state
 from src.training.metric_fit import robust_affine
-from src.training.setup import metric_head
+from src.training.setup import file_scale, is_metric_training, metric_head
 from src.weights.checkpoint import read_weight_file, split_metric_head
 
 HEAD = {"scale": 2.5e-3, "shift": 0.02}
@@ -46,16 +49,37 @@ def test_given_head_is_stored_and_read_back(tmp_path):
 
 
 def test_metric_head_settings():
-    assert metric_head(Config({"metric_head": "card"}), "dpt_hybrid_kitti") is None
-    assert metric_head(Config({"metric_head": "1e-3, -0.5"}), "dpt_hybrid_nyu") == {"scale": 1e-3, "shift": -0.5}
-    with pytest.raises(ValueError, match="metric model type"):
-        metric_head(Config({"metric_head": "1e-3,0.1"}), "midas_v21_small")
-    assert metric_head(Config({"metric_head": "auto"}), "dpt_hybrid_kitti") == "auto"
+    assert metric_head(Config({"metric_head": "card"})) is None
+    assert metric_head(Config({"metric_head": "1e-3, -0.5"})) == {"scale": 1e-3, "shift": -0.5}
+    assert metric_head(Config({"metric_head": "auto"})) == "auto"
     for bad in ("-1,0.1", "0,0", "1e-3", "1,2,3", "automatic", "1e-3,inf"):
         with pytest.raises(ValueError, match="S > 0"):
-            metric_head(Config({"metric_head": bad}), "dpt_hybrid_kitti")
-    with pytest.raises(ValueError, match="metric model type"):
-        create_model("midas_v21_small", None, HEAD)
+            metric_head(Config({"metric_head": bad}))
+    assert is_metric_training(Config({"metric_head": "card"}), "dpt_hybrid_kitti")
+    assert not is_metric_training(Config({"metric_head": "card"}), "midas_v21_small")
+    assert is_metric_training(Config({"metric_head": "auto"}), "midas_v21_small")
+    kitti, nyu = {"format": "kitti", "path": "k"}, {"format": "nyu", "path": "n"}
+    assert file_scale("midas_v21_small", [kitti]) == 256.0 and file_scale("dpt_large", [nyu]) == 1000.0
+    assert file_scale("midas_v21", [kitti, nyu]) == 1000.0 and file_scale("dpt_hybrid_kitti", [nyu]) == 256.0
+
+
+def test_relative_network_gets_the_head_appended_with_its_parameter_names():
+    ms.set_seed(3)
+    relative = create_model("midas_v21_small", Config({"midas_v21_small": TINY_ARCH["midas_v21_small"]}))
+    ms.set_seed(3)
+    metric = create_model("midas_v21_small", Config({"midas_v21_small": TINY_ARCH["midas_v21_small"]}), {**HEAD, "file_scale": 256.0})
+    assert isinstance(metric, MetricHead)
+    assert list(metric.parameters_dict()) == list(relative.parameters_dict())
+    relative.set_train(False)
+    metric.set_train(False)
+    batch = ms.Tensor(np.random.default_rng(1).normal(size=(2, 3, 64, 96)).astype(np.float32))
+    inverse = relative(batch).asnumpy().astype(np.float64)
+    np.testing.assert_allclose(metric(batch).asnumpy(), 1.0 / np.maximum(HEAD["scale"] * inverse + HEAD["shift"], 1e-8),
+                               rtol=1e-6)
+    card = get_card("midas_v21_small")
+    assert not card.depth_output().is_metric
+    assert card.depth_output({**HEAD, "file_scale": 256.0}) == get_card("dpt_hybrid_kitti").output
+    assert card.depth_output({**HEAD, "file_scale": 1000.0}).file_units == "millimetres"
 
 
 def test_robust_affine_recovers_the_map_despite_outliers():
@@ -79,7 +103,6 @@ def _restated_fit(x, g):
 
 def test_auto_head_is_the_mean_per_image_fit_on_the_training_set(tmp_path):
     from src.data.augment import eval_transform
-    from src.models.cards import get_card
     from src.training.metric_fit import IDENTITY_HEAD
     from src.training.setup import prepare_training
     from tests.eval_fixtures import build_kitti_eigen

@@ -97,8 +97,9 @@ def test_setup_errors_are_one_line(setup, tmp_path, problem, message):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (("--absolute_depth", "true"), "--absolute_depth needs a metric model (dpt_hybrid_kitti, dpt_hybrid_nyu); "
-                                   "midas_v21_small outputs relative inverse depth"),
+    (("--absolute_depth", "true"), "--absolute_depth needs a metric model (dpt_hybrid_kitti, dpt_hybrid_nyu, or a "
+                                   "metric fine-tuning checkpoint of any model type); midas_v21_small outputs "
+                                   "relative inverse depth"),
     (("--absolute_depth", "true", "--png_bits", "1"), "--absolute_depth writes 16-bit PNGs: use --png_bits 2"),
 ])
 def test_absolute_depth_needs_a_metric_model(setup, tmp_path, capsys, flags, message):

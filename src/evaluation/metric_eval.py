@@ -97,7 +97,7 @@ def prediction_source(config):
         raise FileNotFoundError(f"{config.weights}: weights file not found")
     context_from_config(config)
     predictor = build_predictor(config, config.weights)
-    aligner, info = network_alignment(predictor.model_type, eval_cfg.align)
+    aligner, info = network_alignment(predictor.output, predictor.model_type, eval_cfg.align)
     info = dict(predictions="network", weights=os.path.abspath(config.weights), model_type=predictor.model_type,
                 preprocessing=predictor.preprocessing.as_dict(), **info)
     return functools.partial(network_prediction, predictor, eval_cfg.do_kb_crop), aligner, info

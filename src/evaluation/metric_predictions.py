@@ -12,7 +12,7 @@ from src.data.depth_files import DatasetError, read_png_values
 from src.evaluation.alignment import ALIGN_METHODS, align_disparity_to_depth
 from src.evaluation.sets.base import EvalDataError
 from src.inference.transforms import crop_kitti
-from src.models import CARDS, get_card
+from src.models.cards import metric_models
 
 
 def prediction_png_path(folder, eval_set, name):
@@ -54,19 +54,17 @@ def network_prediction(predictor, kb_crop, eval_set, name, expected_shape):
     return prediction
 
 
-def network_alignment(model_type, align):
-    """(aligner or None, description) of a network's output; ValueError for a relative model without
-    ``align``, for a metric model with it, or for an unknown method."""
-    output = get_card(model_type).output
+def network_alignment(output, model_type, align):
+    """(aligner or None, description) of a network's ``output`` (a :class:`~src.models.cards.DepthOutput`);
+    ValueError for a relative model without ``align``, for a metric model with it, or for an unknown method."""
     if output.is_metric:
         if align:
             raise ValueError(f"--align {align}: {model_type} already predicts {output.description}; "
                              "metric models are evaluated as they are (omit --align)")
         return None, {"output": output.description, "align": None}
     if not align:
-        metric = ", ".join(name for name, card in CARDS.items() if card.output.is_metric)
         raise ValueError(f"{model_type} predicts {output.description}: pass --align median or --align scale_shift "
-                         f"to evaluate it against metric depth (metric models: {metric})")
+                         f"to evaluate it against metric depth (metric models: {metric_models()})")
     if align not in ALIGN_METHODS:
         raise ValueError(f"--align must be one of {', '.join(ALIGN_METHODS)}, got '{align}'")
     return functools.partial(_aligner, align), {"output": output.description, "align": align,

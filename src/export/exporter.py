@@ -171,7 +171,8 @@ def export_model(config):
     net.set_train(False)
     if config.fold_batchnorm:
         fold_batchnorm(net)
-    record = make_sidecar(model_type, export.file_format, export.batch_size, height, width)
+    output = get_card(model_type).depth_output(head)
+    record = make_sidecar(model_type, export.file_format, export.batch_size, height, width, output)
     inputs = verification_inputs(export.batch_size, height, width, record)
     checkable = export.file_format != "AIR"
     references = {name: net(ms.Tensor(batch)).asnumpy() for name, batch in inputs.items()} if checkable else {}
@@ -179,8 +180,7 @@ def export_model(config):
         os.remove(sidecar_path(path))
     export_network(net, export.file_format, (export.batch_size, 3, height, width), path)
     if checkable:
-        metric = get_card(model_type).output.is_metric
-        record["verification"] = dict(verify_export(path, inputs, references, export.tolerance, metric),
+        record["verification"] = dict(verify_export(path, inputs, references, export.tolerance, output.is_metric),
                                       tolerance=export.tolerance)
     else:
         LOGGER.warning("%s: AIR cannot be reloaded by MindSpore; check it on the device after ATC conversion", path)

@@ -4,6 +4,7 @@ An exported graph maps the normalised float32 image [N, 3, H, W] (NCHW, RGB, no 
 to the model's output map [N, H, W]. The sidecar ``<file>.json`` written beside it records what a
 caller needs to build that input: model type, input shape, mean/std and the resize policy.
 """
+import dataclasses
 import json
 import os
 
@@ -11,6 +12,7 @@ import mindspore as ms
 
 from src.fileio.atomic import atomic_write
 from src.models import Preprocessing, get_card
+from src.models.cards import DepthOutput
 
 EXPORT_EXTENSIONS = {"MINDIR": ".mindir", "AIR": ".air", "ONNX": ".onnx"}
 RUNNABLE_EXTENSIONS = (".mindir", ".onnx")
@@ -45,14 +47,16 @@ def is_runnable_export(path):
     return os.path.splitext(path)[1].lower() in RUNNABLE_EXTENSIONS
 
 
-def make_sidecar(model_type, file_format, batch_size, height, width, verification=None):
+def make_sidecar(model_type, file_format, batch_size, height, width, output=None, verification=None):
     """The sidecar record of an export (plain JSON types); mean/std come from the model card.
 
     Args:
         height, width: exported network input size in pixels.
+        output: the :class:`~src.models.cards.DepthOutput` of the exported network (default: the card's).
         verification: {input name: max relative error vs the checkpoint, tolerance}, None when not verified (AIR).
     """
     card = get_card(model_type)
+    output = output or card.depth_output()
     return {
         "model_type": model_type,
         "file_format": file_format,
@@ -64,8 +68,9 @@ def make_sidecar(model_type, file_format, batch_size, height, width, verificatio
         "std": [float(v) for v in card.std],
         "resize": {"keep_aspect_ratio": False, "size_hw": [height, width],
                    "interpolation": "cv2.INTER_CUBIC on float64 RGB in [0, 1]"},
-        "output": f"float32 [{batch_size}, {height}, {width}] {card.output.description}; upsample to the image "
+        "output": f"float32 [{batch_size}, {height}, {width}] {output.description}; upsample to the image "
                   "size with bicubic (A=-0.75, half-pixel centres, as torch)",
+        "depth_output": dataclasses.asdict(output),
         "verification": verification,
         "mindspore_version": ms.__version__,
     }
@@ -94,6 +99,16 @@ def read_sidecar(model_path):
     if missing:
         raise ExportedModelError(f"{path}: sidecar lacks {', '.join(missing)}")
     return record
+
+
+def sidecar_output(record):
+    """The :class:`~src.models.cards.DepthOutput` of an export (sidecars without ``depth_output``: the card's)."""
+    if "depth_output" not in record:
+        return get_card(record["model_type"]).depth_output()
+    try:
+        return DepthOutput(**record["depth_output"])
+    except TypeError as err:
+        raise ExportedModelError(f"sidecar of {record['model_type']} export: bad depth_output ({err})") from err
 
 
 def sidecar_preprocessing(record):

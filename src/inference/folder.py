@@ -12,7 +12,7 @@ from src.fileio.paths import check_output_dir
 from src.inference.batching import Prepared, run_pipeline
 from src.inference.predictor import build_predictor
 from src.inference.transforms import crop_kitti
-from src.models import CARDS, get_card
+from src.models.cards import metric_models
 
 LOGGER = logging.getLogger(__name__)
 PNG_BITS = (1, 2)
@@ -60,14 +60,13 @@ class OutputOptions:
     prefix: str = ""
 
 
-def output_options(run, model_type):
-    """:class:`OutputOptions` of a run; ValueError if ``--absolute_depth`` is asked of a relative model."""
-    output = get_card(model_type).output
+def output_options(run, output, model_type):
+    """:class:`OutputOptions` of a run of a model (``model_type``) whose output is ``output`` (a
+    :class:`~src.models.cards.DepthOutput`); ValueError if ``--absolute_depth`` is asked of a relative model."""
     if run.absolute_depth and run.png_bits != 2:
         raise ValueError("--absolute_depth writes 16-bit PNGs: use --png_bits 2")
     if run.absolute_depth and not output.is_metric:
-        metric = ", ".join(name for name, card in CARDS.items() if card.output.is_metric)
-        raise ValueError(f"--absolute_depth needs a metric model ({metric}); {model_type} outputs "
+        raise ValueError(f"--absolute_depth needs a metric model ({metric_models()}); {model_type} outputs "
                          f"{output.description}")
     pfm_in_metres = run.depth_in_metres and output.is_metric
     if os.path.basename(run.output_prefix) != run.output_prefix:
@@ -145,10 +144,10 @@ def run_folder(config):
     context_from_config(config)
     predictor = build_predictor(config, config.weights)
     run = config.run
-    options = output_options(run, predictor.model_type)
+    options = output_options(run, predictor.output, predictor.model_type)
     if options.scale != 1.0:
         LOGGER.info("%s: depth in %s as isl-org/DPT run_monodepth.py writes it%s", predictor.model_type,
-                    get_card(predictor.model_type).output.file_units,
+                    predictor.output.file_units,
                     " (the PFM in metres)" if options.pfm_in_metres else "; --depth_in_metres true for a PFM in metres")
     failures = process_folder(predictor, image_paths, run.output_path, options, run.batch_size)
     LOGGER.info("wrote %d of %d depth maps to %s", len(image_paths) - len(failures), len(image_paths),

@@ -11,7 +11,7 @@ import mindspore as ms
 import numpy as np
 
 from src.export.runners import load_exported
-from src.export.sidecar import ExportedModelError, is_runnable_export, sidecar_preprocessing
+from src.export.sidecar import ExportedModelError, is_runnable_export, sidecar_output, sidecar_preprocessing
 from src.inference.transforms import prepare_input, resize_bicubic
 from src.models import create_model, get_card
 from src.models.folding import fold_batchnorm
@@ -28,12 +28,14 @@ class DepthPredictor:
         forward: callable, float32 [1, 3, h, w] → array [1, h, w] (or [h, w]).
         preprocessing: the :class:`~src.models.Preprocessing` of the model (card or sidecar).
         model_type: the card the weights belong to (recorded in results).
+        output: the :class:`~src.models.cards.DepthOutput` the forward function gives (default: the card's).
     """
 
-    def __init__(self, forward, preprocessing, model_type, max_batch=None):
+    def __init__(self, forward, preprocessing, model_type, output=None, max_batch=None):
         self.forward = forward
         self.preprocessing = preprocessing
         self.model_type = model_type
+        self.output = output or get_card(model_type).depth_output()
         self.max_batch = max_batch  # None: any batch size; an export's batch size is fixed (1)
 
     def network_input(self, rgb):
@@ -80,7 +82,8 @@ def exported_predictor(path, model_type=None, device_target="CPU"):
                                  "processed one at a time, export with --batch_size 1")
     LOGGER.info("serving %s (%s %dx%d, %s)", path, record["model_type"], record["height"], record["width"],
                 record["file_format"])
-    return DepthPredictor(runner, sidecar_preprocessing(record), record["model_type"], max_batch=1)
+    return DepthPredictor(runner, sidecar_preprocessing(record), record["model_type"], sidecar_output(record),
+                          max_batch=1)
 
 
 def open_weights(config, weights_path):
@@ -96,12 +99,17 @@ def open_weights(config, weights_path):
 def load_network(config, weights_path):
     """(model_type, network with the weights of ``weights_path`` loaded), architecture from ``config``;
     BatchNorms folded into their convolutions if ``config.fold_batchnorm`` (inference only)."""
+    model_type, net, _ = _load_network_and_head(config, weights_path)
+    return model_type, net
+
+
+def _load_network_and_head(config, weights_path):
     model_type, arrays, is_torch, head = open_weights(config, weights_path)
     net = create_model(model_type, config, head)
     net = load_arrays(net, fit_weights(arrays, is_torch, net, weights_path), weights_path)
     if config.get("fold_batchnorm", False):
         fold_batchnorm(net)
-    return model_type, net
+    return model_type, net, head
 
 
 def build_predictor(config, weights_path):
@@ -109,6 +117,7 @@ def build_predictor(config, weights_path):
     from the model card, at ``config.input_size`` if set) or an exported ``.mindir``/``.onnx`` (sidecar)."""
     if is_runnable_export(weights_path):
         return exported_predictor(weights_path, config.model_type, config.device_target)
-    model_type, net = load_network(config, weights_path)
-    preprocessing = get_card(model_type).preprocessing(config.input_size)
-    return DepthPredictor(network_forward(net), preprocessing, model_type)
+    model_type, net, head = _load_network_and_head(config, weights_path)
+    card = get_card(model_type)
+    return DepthPredictor(network_forward(net), card.preprocessing(config.input_size), model_type,
+                          card.depth_output(head))

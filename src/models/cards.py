@@ -13,6 +13,7 @@ import inspect
 from typing import Callable, Tuple
 
 from src.models.dpt import dpt_hybrid, dpt_large
+from src.models.metric_head import MetricHead
 from src.models.midas_net import midas_v21, midas_v21_small
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -68,6 +69,14 @@ class DepthOutput:
 
 KITTI_DEPTH = DepthOutput("metric_depth", "metric depth in metres", 256.0, "metres x 256 (KITTI depth PNG units)")
 NYU_DEPTH = DepthOutput("metric_depth", "metric depth in metres", 1000.0, "millimetres")
+METRIC_OUTPUTS = {output.file_scale: output for output in (KITTI_DEPTH, NYU_DEPTH)}
+
+
+def metric_output(file_scale):
+    """The metric :class:`DepthOutput` whose files hold depth in metres x ``file_scale``."""
+    file_scale = float(file_scale)
+    return METRIC_OUTPUTS.get(file_scale) or DepthOutput("metric_depth", "metric depth in metres", file_scale,
+                                                         f"metres x {file_scale:g}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +138,8 @@ class ModelCard:
     def build(self, head=None, **arch):
         """The network with the official architecture, some keys overridden (unknown keys: ValueError).
 
-        ``head``: {"scale": s, "shift": t} replacing a metric card's head constants (metric fine-tuning).
+        ``head``: {"scale": s, "shift": t[, "file_scale": f]} of metric fine-tuning: it replaces a metric card's
+        head constants, and a relative network gets it appended (:class:`~src.models.metric_head.MetricHead`).
         """
         valid = self.architecture_keys()
         unknown = sorted(set(arch) - set(valid))
@@ -137,12 +147,19 @@ class ModelCard:
             raise ValueError(f"{self.name}: unknown architecture key(s) {', '.join(unknown)}; "
                              f"valid keys: {', '.join(valid)}")
         options = dict(self.builder_options)
-        if head:
-            if not self.output.is_metric or set(head) - {"scale", "shift"}:
-                metric = ", ".join(card.name for card in CARDS.values() if card.output.is_metric)
-                raise ValueError(f"{self.name}: a metric head scale/shift needs a metric model type ({metric})")
-            options.update(head)
-        return self.builder(**arch, **options)
+        if head and self.output.is_metric:
+            options.update(scale=head["scale"], shift=head["shift"])
+        network = self.builder(**arch, **options)
+        if head and not self.output.is_metric:
+            return MetricHead(network, head["scale"], head["shift"])
+        return network
+
+    def depth_output(self, head=None):
+        """What the network's output means (the one place that decides it): the card's output, or metric depth
+        when a relative network carries a metric ``head`` (written in metres x ``head["file_scale"]``, default 1)."""
+        if self.output.is_metric or not head:
+            return self.output
+        return metric_output(head.get("file_scale", 1.0))
 
     def released_file(self, path):
         """The :class:`ReleasedWeights` whose file name (or another name) is ``path``'s base name, or None."""
@@ -226,6 +243,12 @@ CARDS = {card.name: card for card in (
                      "MIT (isl-org/DPT)"),
 )}
 MODEL_TYPES = tuple(CARDS)
+
+
+def metric_models():
+    """What gives metric depth, for messages: the metric model types or a checkpoint of metric fine-tuning."""
+    types = ", ".join(card.name for card in CARDS.values() if card.output.is_metric)
+    return f"{types}, or a metric fine-tuning checkpoint of any model type"
 
 
 def get_card(model_type):

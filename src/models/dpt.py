@@ -14,12 +14,11 @@ from src.models.layers import Upsample2x
 from src.models.bit_resnet import GroupNormAct, ResNetV2
 from src.models.blocks import ResidualConvUnitCustom, TopDownDecoder, conv1x1, conv3x3, depth_head
 from src.models.export_ops import GELU
+from src.models.metric_head import inverse_to_metric
 from src.models.vit import HybridEmbed, PassThrough, PatchEmbed, PosEmbedResize, ViTEncoder, VisionTransformer, \
     reassemble
 
 HEAD_CHANNELS = 32
-MIN_DEPTH = 1e-8
-# isl-org/DPT run_monodepth.py (SPEC-DPT section C): depth = 1 / max(scale * net + shift, 1e-8)
 
 
 class FusionBlock(nn.Cell):
@@ -77,7 +76,7 @@ class DPT(nn.Cell):
     def construct(self, x):
         out = ops.squeeze(self.scratch(*self.pretrained(x)), 1)
         if self.invert:
-            return ops.ones_like(out) / ops.maximum(self.scale * out + self.shift, MIN_DEPTH)  # no Reciprocal: ONNX
+            return inverse_to_metric(out, self.scale, self.shift)
         return out
 
     def use_export_upsampling(self, height, width):

@@ -11,6 +11,7 @@ from mindspore.communication import get_group_size, get_rank, init
 from src.config import save_config
 from src.data import DatasetError, crop_shape, build_eval_split, build_train_pipeline, load_datasets, steps_per_epoch
 from src.models import create_model, get_card
+from src.models.cards import KITTI_DEPTH, NYU_DEPTH
 from src.training.checkpoints import (checkpoint_step, latest_state, load_train_state, network_path,
                                       remove_interrupted_writes)
 from src.training.init_weights import initialise
@@ -122,18 +123,30 @@ def _model_type(config):
     raise ValueError("--model_type is required to train from scratch (or pass --weights to fine-tune)")
 
 
-def metric_head(train_cfg, model_type):
-    """{"scale", "shift"} of ``train.metric_head`` "S,T" (metric model types only), None ("card": the model
-    card's head constants) or "auto" (estimated on the training set, :mod:`src.training.metric_fit`)."""
+def metric_head(train_cfg):
+    """{"scale", "shift"} of ``train.metric_head`` "S,T", None ("card": a metric card's head constants; a relative
+    card trains relative depth) or "auto" (estimated on the training set, :mod:`src.training.metric_fit`). A
+    relative model type with "S,T" or "auto" gets the metric head appended: metric fine-tuning of any model."""
     text = str(train_cfg.metric_head).strip()
-    if text == "card":
-        return None
-    if text != AUTO_HEAD:
-        scale, shift = _parse_head(text)
-    if not get_card(model_type).output.is_metric:
-        raise ValueError(f"--metric_head {text}: {model_type} has no metric head; use a metric model type "
-                         "(dpt_hybrid_kitti, dpt_hybrid_nyu)")
-    return AUTO_HEAD if text == AUTO_HEAD else {"scale": scale, "shift": shift}
+    if text in ("card", AUTO_HEAD):
+        return None if text == "card" else AUTO_HEAD
+    scale, shift = _parse_head(text)
+    return {"scale": scale, "shift": shift}
+
+
+def is_metric_training(train_cfg, model_type):
+    """True when the run fine-tunes metric depth: a metric model type, or any type given a metric head."""
+    return get_card(model_type).output.is_metric or metric_head(train_cfg) is not None
+
+
+def file_scale(model_type, dataset_cfgs):
+    """Metres → the units of the depth files the trained model writes: a metric card's, 256 (KITTI depth PNGs)
+    when every training dataset is ``kitti``, otherwise 1000 (millimetres, as NYU's)."""
+    card = get_card(model_type)
+    if card.output.is_metric:
+        return card.output.file_scale
+    formats = {dict(settings).get("format") for settings in dataset_cfgs}
+    return KITTI_DEPTH.file_scale if formats == {"kitti"} else NYU_DEPTH.file_scale
 
 
 def _parse_head(text):
@@ -148,9 +161,16 @@ def _parse_head(text):
 
 
 def _resolve_head(config, run, splits, resume_path):
-    """The run's metric head: given, the card's (None), or estimated (``auto``: on the initial weights, or read
-    back from the network checkpoint of the step a resumed run continues from)."""
-    head = metric_head(config.train, run.model_type)
+    """The run's metric head with its file scale: given, the card's (None), or estimated (``auto``: on the
+    initial weights, or read back from the network checkpoint of the step a resumed run continues from)."""
+    head = metric_head(config.train)
+    if head is None:
+        return None
+    scale = {"file_scale": file_scale(run.model_type, config.data.train_datasets)}
+    return {**_fixed_or_estimated_head(config, run, splits, resume_path, head), **scale}
+
+
+def _fixed_or_estimated_head(config, run, splits, resume_path, head):
     if head != AUTO_HEAD:
         return head
     if resume_path:
@@ -210,7 +230,7 @@ def prepare_training(config, rank=0, rank_size=1):
         LOGGER.info("removed %s, left by an interrupted checkpoint write", stale)
     if rank == 0:
         save_config(config, os.path.join(train_cfg.output_dir, "config.yaml"))
-    metric = get_card(model_type).output.is_metric  # metric fine-tuning: metric targets, loss on 1 / depth
+    metric = is_metric_training(train_cfg, model_type)  # metric targets, loss on 1 / depth
     splits = load_datasets(config.data.train_datasets, config.data.val_fraction, metric)
     if not splits:
         raise DatasetError("train_datasets is empty: name at least one dataset")

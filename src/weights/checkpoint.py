@@ -17,7 +17,10 @@ LOGGER = logging.getLogger(__name__)
 MAX_LISTED = 20
 TORCH_EXTENSIONS = (".pt", ".pth")
 TRAIN_STATE_KEYS = ("step", "seed", "rank_size")
-METRIC_HEAD_KEYS = {"scale": "metric_scale", "shift": "metric_shift"}  # head constants stored by metric fine-tuning
+# the metric head of metric fine-tuning, stored in its checkpoints: scale and shift, and the factor from metres to
+# the units of its depth files (256: KITTI PNGs; 1000: millimetres; absent in older checkpoints: the card's)
+METRIC_HEAD_KEYS = {"scale": "metric_scale", "shift": "metric_shift", "file_scale": "metric_file_scale"}
+REQUIRED_HEAD_KEYS = ("metric_scale", "metric_shift")
 
 
 class WeightsError(ValueError):
@@ -33,7 +36,7 @@ def _listing(title, names):
 
 def network_shapes(net):
     """{parameter name: shape tuple} of every parameter (incl. BN statistics) of a MindSpore network."""
-    return {name: tuple(param.shape) for name, param in net.parameters_and_names()}
+    return {param.name: tuple(param.shape) for param in net.get_parameters()}
 
 
 def check_strict(arrays, expected_shapes, source):
@@ -120,20 +123,22 @@ def load_arrays(net, arrays, source):
 
 
 def split_metric_head(arrays):
-    """(arrays without the metric-head entries, {"scale": s, "shift": t} or None): a metric fine-tuning
-    checkpoint stores the head constants it was trained with as the scalars ``metric_scale``, ``metric_shift``."""
+    """(arrays without the metric-head entries, {"scale": s, "shift": t[, "file_scale": f]} or None): a metric
+    fine-tuning checkpoint stores the head it was trained with as the scalars ``metric_scale``, ``metric_shift``
+    and ``metric_file_scale``."""
     if not any(key in arrays for key in METRIC_HEAD_KEYS.values()):
         return arrays, None
-    missing = [key for key in METRIC_HEAD_KEYS.values() if key not in arrays]
+    missing = [key for key in REQUIRED_HEAD_KEYS if key not in arrays]
     if missing:
-        raise WeightsError(f"metric head entry {missing[0]} missing (a checkpoint holds both or neither)")
-    head = {name: float(np.asarray(arrays[key]).reshape(-1)[0]) for name, key in METRIC_HEAD_KEYS.items()}
+        raise WeightsError(f"metric head entry {missing[0]} missing (a checkpoint holds scale and shift or neither)")
+    head = {name: float(np.asarray(arrays[key]).reshape(-1)[0]) for name, key in METRIC_HEAD_KEYS.items()
+            if key in arrays}
     return {k: v for k, v in arrays.items() if k not in METRIC_HEAD_KEYS.values()}, head
 
 
 def metric_head_entries(head):
     """``append_dict`` entries of ``save_checkpoint`` storing ``head`` (empty for None)."""
-    return {key: float(head[name]) for name, key in METRIC_HEAD_KEYS.items()} if head else {}
+    return {key: float(head[name]) for name, key in METRIC_HEAD_KEYS.items() if name in head} if head else {}
 
 
 def load_weights(net, path):

@@ -28,4 +28,4 @@ def torch_names(net):
         for param in cell.get_parameters(expand=False):
             prefix, _, leaf = param.name.rpartition(".")
             names[param.name] = f"{prefix}.{renames[leaf]}" if leaf in renames else param.name
-    return {name: names[name] for name, _ in net.parameters_and_names()}
+    return {param.name: names[param.name] for param in net.get_parameters()}
