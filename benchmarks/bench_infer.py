@@ -1,7 +1,8 @@
 """Inference latency: MindSpore (GRAPH mode) vs the PyTorch reference, one process per framework, alternated.
 
     python benchmarks/bench_infer.py [--model_types midas_v21 ... dpt_hybrid] [--repeats 3] [--warmup 2]
-                                     [--rounds 4] [--threads N] [--tiny]
+                                     [--rounds 4] [--threads N] [--tiny] [--fold_batchnorm 0|1]
+                                     [--jit_level O0|O1|O2]
 
 Per model (native input size, batch 1): the reference network's random weights (official key layout, seed 0)
 are written once as a ``.pt`` and one random batch as ``.npy``. A PyTorch worker (its environment without
@@ -12,7 +13,8 @@ of one worker and then of the other, the order alternating per round, so load dr
 markdown table: median (and fastest) latency per framework over all its timed runs, the ratio of the medians
 MindSpore / PyTorch (< 1: MindSpore faster) and the max difference of the two outputs relative to the output
 range (parity check), and the machine's load average before and after (other processes share the cores).
-``--tiny`` runs the tests' tiny architectures at 64x64 instead (a smoke test of the method, not a speed figure).
+``--fold_batchnorm`` and ``--jit_level`` (MindSpore's graph optimisation level) are levers of the MindSpore
+worker. ``--tiny`` runs the tests' tiny architectures at 64x64 instead (a smoke test of the method, not a speed figure).
 """
 import argparse
 import json
@@ -28,6 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import src  # noqa: F401  (pins oneDNN in os.environ: the MindSpore worker inherits it, the PyTorch one not)
+from benchmarks.infer_worker import JIT_LEVELS
 from reference.dpt_paired import DPT_TINY_ARCH
 from reference.tiny import TINY_ARCH
 from src.models import get_card
@@ -112,7 +115,7 @@ def bench_model(model_type, args, folder):
     options = ["--model_type", model_type, "--arch", json.dumps(arch), "--weights", weights]
     subprocess.run([sys.executable, WORKER, "prepare", *options], env=worker_env("torch"), check=True)
     options += ["--batch", batch, "--warmup", str(args.warmup), "--threads", str(args.threads),
-                "--fold_batchnorm", str(args.fold_batchnorm)]
+                "--fold_batchnorm", str(args.fold_batchnorm), "--jit_level", args.jit_level]
     facts, times, outputs = run_workers(options, folder, args.rounds, args.repeats)
     ms_out, pt_out = outputs["mindspore"], outputs["torch"].reshape(outputs["mindspore"].shape)
     difference = float(np.abs(ms_out - pt_out).max() / (pt_out.max() - pt_out.min()))
@@ -137,6 +140,8 @@ def main(argv=None):
     parser.add_argument("--tiny", action="store_true", help="tiny architectures at 64x64 (smoke test)")
     parser.add_argument("--fold_batchnorm", type=int, choices=(0, 1), default=1,
                         help="1: MindSpore folds BatchNorms into convolutions (the fold_batchnorm default)")
+    parser.add_argument("--jit_level", choices=JIT_LEVELS, default="",
+                        help="MindSpore's graph optimisation level (jit_config); empty: MindSpore's default")
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]
     rows = []

@@ -3,7 +3,7 @@
     infer_worker.py prepare   --model_type T --arch JSON --weights W.pt
     infer_worker.py torch     --model_type T --arch JSON --weights W.pt --batch X.npy --output Y.npy --warmup N
                               --threads N
-    infer_worker.py mindspore (same options as torch)
+    infer_worker.py mindspore (same options as torch) [--fold_batchnorm 0|1] [--jit_level O0|O1|O2]
 
 ``prepare`` (PyTorch) writes the reference network's random weights (official key layout, the parity tests'
 seeded scheme) as a ``.pt`` state dict. ``torch`` loads them into the reference network; ``mindspore`` loads
@@ -34,6 +34,7 @@ sys.path.insert(0, ROOT)
 from benchmarks.timing import run_times_ms
 
 SEED = 0
+JIT_LEVELS = ("", "O0", "O1", "O2")  # MindSpore's jit_config levels; "": its default
 
 
 def reference_network(model_type, arch):
@@ -86,10 +87,13 @@ def mindspore_network(args):
     from src.inference.predictor import load_network
     set_context("CPU", pynative=False)
     ms.device_context.cpu.op_tuning.threads_num(args.threads)
+    if args.jit_level:
+        ms.set_context(jit_config={"jit_level": args.jit_level})
     fold = bool(args.fold_batchnorm) and args.task == "infer"  # training keeps its BatchNorms
     _, net = load_network(Config({"model_type": args.model_type, args.model_type: args.arch, "fold_batchnorm": fold}),
                           args.weights)
-    return net, {"framework": f"MindSpore {ms.__version__} GRAPH", "threads": args.threads}
+    level = f" jit_level {args.jit_level}" if args.jit_level else ""
+    return net, {"framework": f"MindSpore {ms.__version__} GRAPH{level}", "threads": args.threads}
 
 
 def mindspore_forward(args):
@@ -178,6 +182,7 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU kernel threads")
     parser.add_argument("--fold_batchnorm", type=int, default=1, help="MindSpore: 1 folds BatchNorms (as src does)")
+    parser.add_argument("--jit_level", choices=JIT_LEVELS, default="", help="MindSpore graph optimisation level")
     args = parser.parse_args(argv)
     if args.role == "prepare":
         prepare(args)

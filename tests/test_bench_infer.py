@@ -33,12 +33,14 @@ def test_only_the_mindspore_worker_gets_the_onednn_cap(monkeypatch):
 @pytest.mark.slow
 @pytest.mark.torch
 def test_tiny_run_times_both_workers_on_the_same_weights(capsys):
-    argv = ["--tiny", "--model_types", "midas_v21_small", "--repeats", "1", "--rounds", "2", "--warmup", "0"]
+    argv = ["--tiny", "--model_types", "midas_v21_small", "--repeats", "1", "--rounds", "2", "--warmup", "0",
+            "--jit_level", "O1"]
     assert bench_infer.main(argv) == 0
     out = capsys.readouterr().out
     facts = dict(part.split(": ", 1) for part in out.split("midas_v21_small: ", 1)[1].splitlines()[0].split("; "))
     torch_facts = next(value for key, value in facts.items() if key.startswith("PyTorch"))
     ms_facts = next(value for key, value in facts.items() if key.startswith("MindSpore"))
+    assert any(key.startswith("MindSpore") and key.endswith("GRAPH jit_level O1") for key in facts)
     assert "ONEDNN_MAX_CPU_ISA=unset" in torch_facts and "src loaded" not in torch_facts
     assert "ONEDNN_MAX_CPU_ISA=AVX2" in ms_facts
     row = re.search(r"^\| midas_v21_small \| 64x64 \| (.+) \|$", out, re.MULTILINE).group(1)
