@@ -60,9 +60,12 @@ class DepthPredictor:
         return [resize_bicubic(output, height, width) for output, (height, width) in zip(outputs, image_sizes)]
 
 
-def network_forward(net):
-    """Forward function of a MindSpore network in inference mode: numpy in, numpy out."""
+def network_forward(net, dynamic_shape=False):
+    """Forward function of a MindSpore network in inference mode: numpy in, numpy out. ``dynamic_shape``:
+    GRAPH mode compiles one graph for every batch and image size instead of one graph per input shape."""
     net.set_train(False)
+    if dynamic_shape:
+        net.set_inputs(ms.Tensor(shape=[None, 3, None, None], dtype=ms.float32))
 
     def forward(batch):
         return net(ms.Tensor(batch)).asnumpy()
@@ -106,9 +109,15 @@ def load_network(config, weights_path):
 
 def build_predictor(config, weights_path):
     """DepthPredictor for the weights at ``weights_path``: a ``.ckpt`` or official ``.pt`` (preprocessing
-    from the model card, at ``config.input_size`` if set) or an exported ``.mindir``/``.onnx`` (sidecar)."""
+    from the model card, at ``config.input_size`` if set; one dynamic-shape graph with ``config.dynamic_shape``
+    in GRAPH mode) or an exported ``.mindir``/``.onnx`` (sidecar; fixed input size)."""
     if is_runnable_export(weights_path):
+        if config.dynamic_shape:
+            LOGGER.warning("--dynamic_shape ignored: %s runs at its exported input size", weights_path)
         return exported_predictor(weights_path, config.model_type, config.device_target)
     model_type, net = load_network(config, weights_path)
     preprocessing = get_card(model_type).preprocessing(config.input_size)
-    return DepthPredictor(network_forward(net), preprocessing, model_type)
+    dynamic = config.dynamic_shape and not config.pynative
+    if dynamic:
+        LOGGER.info("dynamic shape: one graph for every input size, compiled on the first batch")
+    return DepthPredictor(network_forward(net, dynamic), preprocessing, model_type)
