@@ -42,8 +42,7 @@ class DepthPredictor:
 
     def predict_network(self, rgb):
         """RGB float [H, W, 3] in [0, 1] → float32 [h, w] output at network resolution."""
-        batch = self.network_input(rgb)
-        return np.asarray(self.forward(batch), dtype=np.float32).reshape(batch.shape[2:])
+        return self.predict_network_batch([self.network_input(rgb)])[0]
 
     def predict(self, rgb):
         """RGB float [H, W, 3] in [0, 1] → float32 [H, W] output at the image's resolution (bicubic)."""
@@ -53,10 +52,14 @@ class DepthPredictor:
         """The batch size to use when ``batch_size`` is asked (an export runs the batch size it was built for)."""
         return max(1, batch_size if self.max_batch is None else min(batch_size, self.max_batch))
 
+    def predict_network_batch(self, net_inputs):
+        """Network inputs [1, 3, h, w] of one (h, w), run as one batch → float32 [h, w] outputs."""
+        batch = np.concatenate(net_inputs, axis=0)
+        return list(np.asarray(self.forward(batch), dtype=np.float32).reshape(len(net_inputs), *batch.shape[2:]))
+
     def predict_inputs(self, net_inputs, image_sizes):
         """Network inputs [1, 3, h, w] of one (h, w), run as one batch → float32 [H, W] outputs at ``image_sizes``."""
-        batch = np.concatenate(net_inputs, axis=0)
-        outputs = np.asarray(self.forward(batch), dtype=np.float32).reshape(len(net_inputs), *batch.shape[2:])
+        outputs = self.predict_network_batch(net_inputs)
         return [resize_bicubic(output, height, width) for output, (height, width) in zip(outputs, image_sizes)]
 
 
