@@ -39,8 +39,8 @@ def png_source(folder):
 
 
 def network_source(predictor, batch_size):
-    """``predictor``'s outputs at each image's size (its kb crop's with ``kb_crop``), up to ``batch_size`` images
-    with equal network input shapes per forward."""
+    """``predictor``'s outputs at each image's size (its kb crop's when ``read`` is given ``kb_crop``), up to
+    ``batch_size`` images with equal network input shapes per forward."""
     def read(eval_set, name, expected_shape, kb_crop):
         return predictor.network_input(network_image(kb_crop, eval_set, name, expected_shape))
 

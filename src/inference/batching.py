@@ -16,8 +16,8 @@ PREFETCH_WORKERS = 2
 
 @dataclasses.dataclass
 class Prepared:
-    """One item read and preprocessed: its index, what the caller keeps of it (the RGB image for folder
-    inference, the ground truth for evaluation) and the network input [1, 3, h, w]."""
+    """One item read and preprocessed: its index, what the caller keeps of it (the RGB image in folder
+    inference, the sample or ground truth in evaluation) and the network input [1, 3, h, w]."""
 
     index: int
     data: object
