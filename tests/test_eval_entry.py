@@ -175,7 +175,17 @@ def test_run_eval_all_with_missing_set_and_corrupt_file_keeps_the_rest(setup):
     assert sets["Sintel"]["images_evaluated"] == 2 and list(sets["Sintel"]["failed_samples"]) == ["alley_1/frame_0002"]
 
 
-def test_batched_prefetched_evaluation_equals_batch_size_one(setup, tmp_path, monkeypatch):
+@pytest.fixture(name="varied_weights", scope="module")
+def fixture_varied_weights(setup):
+    """Tiny midas_v21_small weights whose output varies over the image (seeded, not the default initialisation)."""
+    base, _, config_path, _ = setup
+    weights = str(base / "varied.ckpt")
+    save_weights(randomize_weights(create_model("midas_v21_small", load_config(["--config", config_path])), 3),
+                 weights)
+    return weights
+
+
+def test_batched_prefetched_evaluation_equals_batch_size_one(setup, varied_weights, tmp_path, monkeypatch):
     """Every set with --batch_size 1 and 3 (PyNative): the same rows, statuses and metrics (within 1e-6, threshold
     shares within one pixel); a broken Sintel frame between two of the same size is skipped in its place."""
     _, fixtures, _, _ = setup
@@ -183,9 +193,7 @@ def test_batched_prefetched_evaluation_equals_batch_size_one(setup, tmp_path, mo
     shutil.copytree(fixtures["Sintel"].root, sintel)
     (sintel / "final" / "alley_1" / "frame_0002.png").write_bytes(b"\x89PNG broken")
     config_path = write_config(tmp_path / "batch.yaml", fixtures, tmp_path / "unused", datapath_Sintel=str(sintel))
-    weights = str(tmp_path / "varied.ckpt")
-    save_weights(randomize_weights(create_model("midas_v21_small", load_config(["--config", config_path])), 3),
-                 weights)
+    weights = varied_weights
     sizes, batches = record_batch_sizes(monkeypatch), {}
     for batch_size in (1, 3):
         assert midas_eval.main(["--config", config_path, "--weights", weights, "--batch_size", str(batch_size),
@@ -208,6 +216,18 @@ def test_batched_prefetched_evaluation_equals_batch_size_one(setup, tmp_path, mo
             sample = eval_set.load(sample_name)
             expected = score_prediction(predictor.predict_network(sample.image), sample, eval_set.settings)
             assert {key: float(rows[sample_name][key]) for key in expected} == expected, sample_name
+
+
+@pytest.mark.slow  # GRAPH mode: a static graph per network input shape of the six sets
+def test_dynamic_shape_evaluation_equals_static(setup, varied_weights, tmp_path, capsys):
+    """Every set in GRAPH mode with and without --dynamic_shape: per_image.csv byte for byte."""
+    for dynamic in ("false", "true"):
+        assert midas_eval.main(["--config", setup[2], "--weights", varied_weights, "--pynative", "false",
+                                "--dynamic_shape", dynamic, "--eval_output_dir", str(tmp_path / dynamic)]) == 0
+    assert "one graph for every input size" in capsys.readouterr().err
+    rows = (tmp_path / "true" / "per_image.csv").read_text()
+    assert rows == (tmp_path / "false" / "per_image.csv").read_text()
+    assert rows.count(",ok,") == sum(len(fixture.samples) for fixture in setup[1].values())
 
 
 def test_batch_size_below_one_is_refused(setup, capsys):
