@@ -5,9 +5,9 @@
 Two folders of 20 synthetic photos (``demo/synthetic.py``, no downloads): "10 sizes" (two images of each of
 ten sizes, named so that equal sizes are consecutive) and "1 size" (20 images of 480x640). The reference
 network's seeded random weights (official key layout) are written once as a ``.pt``. Each timed run is one
-process from start to exit: ``midas_run.py`` GRAPH mode with ``ONEDNN_MAX_CPU_ISA=AVX2`` at ``--batch_size 1``
-and at ``--batch_size N``, and ``reference/run_torch.py``'s ``run_folder`` in a process without the oneDNN
-cap. The variants alternate, their order reversed every round, so load drift on a shared machine hits all
+process from start to exit: ``midas_run.py`` GRAPH mode with ``ONEDNN_MAX_CPU_ISA=AVX2`` at ``--batch_size 1``,
+at ``--batch_size N`` and at ``--batch_size 1 --dynamic_shape true`` (one graph for every size), and
+``reference/run_torch.py``'s ``run_folder`` in a process without the oneDNN cap. The variants alternate, their order reversed every round, so load drift on a shared machine hits all
 alike. Prints a markdown table: median wall seconds (spread = max - min) per variant and folder, images/s,
 the "10 sizes / 1 size" ratio per variant, and last the MindSpore / PyTorch ratios.
 """
@@ -74,6 +74,7 @@ def commands(args, weights, input_dir, output_dir):
     return {
         "MindSpore batch 1": (run + ["--batch_size", "1"], env_ms),
         f"MindSpore batch {args.batch_size}": (run + ["--batch_size", str(args.batch_size)], env_ms),
+        "MindSpore batch 1, dynamic shape": (run + ["--batch_size", "1", "--dynamic_shape", "true"], env_ms),
         "PyTorch reference": ([sys.executable, os.path.abspath(__file__), "--torch_run", args.model_type, weights,
                                input_dir, output_dir], torch_env()),
     }

@@ -22,9 +22,10 @@ DEFAULT_CONFIG_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspa
 MAX_CONFIG_BYTES = 1 << 20
 MAX_CONFIG_VALUES = 100_000
 COMMON_KEYS = ("model_type", "weights", "input_size", "device_target", "device_id", "pynative", "fold_batchnorm")
+SERVING_KEYS = COMMON_KEYS + ("dynamic_shape",)
 TOOLS = {  # tool -> (top-level keys, sections)
-    "run": (COMMON_KEYS, ("run",)),
-    "eval": (COMMON_KEYS, ("eval",)),
+    "run": (SERVING_KEYS, ("run",)),
+    "eval": (SERVING_KEYS, ("eval",)),
     "export": (COMMON_KEYS, ("export",)),
     "train": (("model_type", "weights", "device_target", "device_id", "pynative"), ("data", "train")),
 }

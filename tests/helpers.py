@@ -1,5 +1,7 @@
 """Helpers shared by the tests: the repository root, tiny architectures (same code as the official networks,
-fewer channels) and their random-weight setups, and the released key lists (``tests/data/keys-*.tsv``)."""
+fewer channels) and their random-weight setups, the released key lists (``tests/data/keys-*.tsv``), and
+evaluation-run comparisons."""
+import csv
 import os
 import subprocess
 import sys
@@ -8,10 +10,12 @@ import cv2
 import numpy as np
 
 import mindspore as ms
+import pytest
 import yaml
 
 from src.config import DEFAULT_CONFIG_PATH, load_config, save_config
 from reference.tiny import TINY_ARCH
+from src.inference.predictor import DepthPredictor
 from src.models import create_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -121,3 +125,40 @@ def randomize_weights(net, seed):
     for name, param in net.parameters_and_names():
         param.set_data(ms.Tensor(arrays[name]))
     return arrays
+
+
+def record_batch_sizes(monkeypatch):
+    """The list that every ``DepthPredictor.predict_network_batch`` call appends its batch size to."""
+    sizes, original = [], DepthPredictor.predict_network_batch
+
+    def recording(self, net_inputs):
+        sizes.append(len(net_inputs))
+        return original(self, net_inputs)
+
+    monkeypatch.setattr(DepthPredictor, "predict_network_batch", recording)
+    return sizes
+
+
+PIXEL_SHARES = {"d1": 1.0, "d2": 1.0, "d3": 1.0, "delta1": 100.0, "delta2": 100.0, "delta3": 100.0}  # fraction, %
+
+
+def assert_same_per_image(expected_dir, got_dir, rel=1e-6):
+    """The ``per_image.csv`` of two evaluation runs: the same rows in the same order (set, sample, status,
+    valid points, message), every metric equal within ``rel``, except that a threshold share (d1, delta1, ...)
+    may differ by one pixel (float32 noise can move a pixel's ratio across the threshold)."""
+    rows = []
+    for folder in (expected_dir, got_dir):
+        with open(os.path.join(folder, "per_image.csv"), newline="", encoding="utf-8") as handle:
+            rows.append(list(csv.DictReader(handle)))
+    expected, got = rows
+    assert [row["sample"] for row in got] == [row["sample"] for row in expected] and expected
+    scored = 0
+    for want, have in zip(expected, got):
+        for key, value in want.items():
+            if key in ("set", "sample", "status", "valid_points", "message") or not value:
+                assert have[key] == value, (want["sample"], key)
+                continue
+            pixel = PIXEL_SHARES.get(key, 0.0) / int(want["valid_points"])
+            assert float(have[key]) == pytest.approx(float(value), rel=rel, abs=pixel + 1e-12), (want["sample"], key)
+            scored += 1
+    assert scored > 0

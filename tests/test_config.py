@@ -118,6 +118,7 @@ def test_help_shows_only_the_tools_keys_on_one_screen(tool):
     assert len(lines) <= 60, len(lines)
     assert ("--input_path" in result.stdout) == (tool == "run")
     assert ("--encoder_lr" in result.stdout) == (tool == "train")
+    assert ("--dynamic_shape" in result.stdout) == (tool in ("run", "eval"))
     options = [line.split()[0] for line in lines if line.startswith("  --")]
     assert "--ckpt_path" not in options and "--midas_v21.layers" not in options  # hidden aliases
 

@@ -1,4 +1,5 @@
 """End-to-end: ``sh scripts/run_eval.sh DEVICE_ID all CKPT CONFIG`` on the fixtures with a tiny random network."""
+import csv
 import dataclasses
 import json
 import os
@@ -11,9 +12,14 @@ import pytest
 import yaml
 
 import midas_eval
-from src.config import DEFAULT_CONFIG_PATH
-from src.evaluation.sets import EVAL_SETS
+from src.config import DEFAULT_CONFIG_PATH, load_config
+from src.evaluation.protocol import score_prediction
+from src.evaluation.sets import EVAL_SETS, create_eval_set
+from src.inference.predictor import build_predictor
+from src.models import create_model
+from src.weights.checkpoint import save_weights
 from tests.eval_fixtures import build_all
+from tests.helpers import assert_same_per_image, randomize_weights, record_batch_sizes
 from reference.evaluation_torch import reference_dense, reference_whdr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -124,9 +130,6 @@ def test_run_eval_all_writes_every_set_equal_to_reference(setup):
                                         "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
     # independent reference: the same network's predictions, scored by the torch re-implementation
-    from src.config import load_config  # pylint: disable=import-outside-toplevel
-    from src.evaluation.sets import create_eval_set  # pylint: disable=import-outside-toplevel
-    from src.inference.predictor import build_predictor  # pylint: disable=import-outside-toplevel
     from src.inference.predictor import DepthPredictor  # pylint: disable=import-outside-toplevel
     predictor = build_predictor(load_config(["--config", config_path]), ckpt)
     kitti = DepthPredictor(predictor.forward, dataclasses.replace(predictor.preprocessing, resize_method="minimal"),
@@ -172,6 +175,66 @@ def test_run_eval_all_with_missing_set_and_corrupt_file_keeps_the_rest(setup):
     assert sets["Sintel"]["images_evaluated"] == 2 and list(sets["Sintel"]["failed_samples"]) == ["alley_1/frame_0002"]
 
 
+@pytest.fixture(name="varied_weights", scope="module")
+def fixture_varied_weights(setup):
+    """Tiny midas_v21_small weights whose output varies over the image (seeded, not the default initialisation)."""
+    base, _, config_path, _ = setup
+    weights = str(base / "varied.ckpt")
+    save_weights(randomize_weights(create_model("midas_v21_small", load_config(["--config", config_path])), 3),
+                 weights)
+    return weights
+
+
+def test_batched_prefetched_evaluation_equals_batch_size_one(setup, varied_weights, tmp_path, monkeypatch):
+    """Every set with --batch_size 1 and 3 (PyNative): the same rows, statuses and metrics (within 1e-6, threshold
+    shares within one pixel); a broken Sintel frame between two of the same size is skipped in its place."""
+    _, fixtures, _, _ = setup
+    sintel = tmp_path / "sintel"
+    shutil.copytree(fixtures["Sintel"].root, sintel)
+    (sintel / "final" / "alley_1" / "frame_0002.png").write_bytes(b"\x89PNG broken")
+    config_path = write_config(tmp_path / "batch.yaml", fixtures, tmp_path / "unused", datapath_Sintel=str(sintel))
+    weights = varied_weights
+    sizes, batches = record_batch_sizes(monkeypatch), {}
+    for batch_size in (1, 3):
+        assert midas_eval.main(["--config", config_path, "--weights", weights, "--batch_size", str(batch_size),
+                                "--eval_output_dir", str(tmp_path / f"batch{batch_size}")]) == 1
+        batches[batch_size], sizes[:] = list(sizes), []
+    assert set(batches[1]) == {1} and max(batches[3]) == 3 and sum(batches[3]) == sum(batches[1])
+    assert_same_per_image(tmp_path / "batch1", tmp_path / "batch3")
+    one, three = (json.loads((tmp_path / f"batch{size}" / "metrics.json").read_text()) for size in (1, 3))
+    assert three["sets"]["Sintel"]["failed_samples"] == one["sets"]["Sintel"]["failed_samples"]
+    assert list(one["sets"]["Sintel"]["failed_samples"]) == ["alley_1/frame_0002"]
+    for name, entry in one["sets"].items():
+        assert three["sets"][name]["images_evaluated"] == entry["images_evaluated"] > 0, name
+    # batch 1 with prefetching is exactly one-by-one prediction and scoring (sets at the card's preprocessing)
+    predictor = build_predictor(load_config(["--config", config_path]), weights)
+    with open(tmp_path / "batch1" / "per_image.csv", newline="", encoding="utf-8") as handle:
+        rows = {row["sample"]: row for row in csv.DictReader(handle)}
+    for name in ("NYU", "TUM"):
+        eval_set = create_eval_set(name, fixtures[name].root)
+        for sample_name in fixtures[name].samples:
+            sample = eval_set.load(sample_name)
+            expected = score_prediction(predictor.predict_network(sample.image), sample, eval_set.settings)
+            assert {key: float(rows[sample_name][key]) for key in expected} == expected, sample_name
+
+
+@pytest.mark.slow  # GRAPH mode: a static graph per network input shape of the six sets
+def test_dynamic_shape_evaluation_equals_static(setup, varied_weights, tmp_path, capsys):
+    """Every set in GRAPH mode with and without --dynamic_shape: per_image.csv byte for byte."""
+    for dynamic in ("false", "true"):
+        assert midas_eval.main(["--config", setup[2], "--weights", varied_weights, "--pynative", "false",
+                                "--dynamic_shape", dynamic, "--eval_output_dir", str(tmp_path / dynamic)]) == 0
+    assert "one graph for every input size" in capsys.readouterr().err
+    rows = (tmp_path / "true" / "per_image.csv").read_text()
+    assert rows == (tmp_path / "false" / "per_image.csv").read_text()
+    assert rows.count(",ok,") == sum(len(fixture.samples) for fixture in setup[1].values())
+
+
+def test_batch_size_below_one_is_refused(setup, capsys):
+    assert midas_eval.main(["--config", setup[2], "--weights", setup[3], "--batch_size", "0"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == ["error: --batch_size must be at least 1, got 0"]
+
+
 @pytest.mark.slow
 def test_dpt_zero_shot_uses_the_card_preprocessing_and_matches_the_reference(setup, tmp_path):
     """A tiny DPT-Hybrid as an official-layout .pt: every set is evaluated after v3.0's "minimal" resize (at
@@ -181,7 +244,6 @@ def test_dpt_zero_shot_uses_the_card_preprocessing_and_matches_the_reference(set
     from reference.dpt_paired import DPT_TINY_ARCH, TORCH_BUILDERS  # pylint: disable=import-outside-toplevel
     from reference.dpt_random_weights import randomize_dpt_  # pylint: disable=import-outside-toplevel
     from reference.run_torch import RUN_SETTINGS, make_transform  # pylint: disable=import-outside-toplevel
-    from src.evaluation.sets import create_eval_set  # pylint: disable=import-outside-toplevel
 
     base, fixtures, _, _ = setup
     arch = {key: list(value) if isinstance(value, tuple) else value

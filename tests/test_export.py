@@ -234,7 +234,7 @@ def write_test_images(folder):
 
 @pytest.mark.parametrize("model_type", MODEL_TYPES)
 def test_midas_run_serves_exports_like_the_checkpoint(model_type, tiny_config_path, tiny_ckpts, tiny_exports,
-                                                      tmp_path):
+                                                      tmp_path, capsys):
     stems = write_test_images(str(tmp_path / "images"))
     sources = {"ckpt": tiny_ckpts[model_type]}
     sources.update({fmt: tiny_exports[model_type, fmt] for fmt in FORMATS})
@@ -243,8 +243,10 @@ def test_midas_run_serves_exports_like_the_checkpoint(model_type, tiny_config_pa
         out = str(tmp_path / label)
         argv = ["--config", tiny_config_path, "--input_path", str(tmp_path / "images"),
                 "--output_path", out, "--model_weights", weights, "--batch_size", "3"]  # exports: 1
-        assert midas_run.main(argv) == 0
+        assert midas_run.main(argv + (["--dynamic_shape", "true"] if label != "ckpt" else [])) == 0
         depths[label] = {stem: read_pfm(os.path.join(out, stem + ".pfm"))[0] for stem in stems}
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "--dynamic_shape ignored" in line]
+    assert len(warnings) == len(FORMATS) and "runs at its exported input size" in warnings[0]
     assert depths["ckpt"]["coffee"].shape == (192, 256) and depths["ckpt"]["noise"].shape == (288, 384)
     for fmt in FORMATS:
         for stem in stems:

@@ -182,3 +182,18 @@ def test_batch_size_below_one_is_refused(setup, tmp_path, capsys):
     assert run(setup, tmp_path / "out", "--batch_size", "0") == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert errors == ["error: --batch_size must be at least 1, got 0"]
+
+
+@pytest.mark.slow  # GRAPH mode: four static graphs and one dynamic one
+def test_dynamic_shape_writes_the_same_files(setup, varied_ckpt, mixed_folder, tmp_path, capsys):
+    outputs = {}
+    for dynamic in ("false", "true"):
+        out = tmp_path / dynamic
+        code = midas_run.main(["--config", setup[1], "--model_type", "midas_v21_small", "--input_path",
+                               str(mixed_folder), "--output_path", str(out), "--model_weights", varied_ckpt,
+                               "--batch_size", "2", "--dynamic_shape", dynamic])
+        assert code == 1  # c.png is broken
+        outputs[dynamic] = {name: (out / name).read_bytes() for name in sorted(os.listdir(out))}
+    assert "one graph for every input size" in capsys.readouterr().err
+    assert sorted(outputs["true"]) == sorted(f"{stem}.{ext}" for stem in "abdefg" for ext in ("pfm", "png"))
+    assert outputs["true"] == outputs["false"]

@@ -10,4 +10,6 @@ def run_protocol(config):
     protocol = config.eval.protocol
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol '{protocol}'; choose one of {', '.join(PROTOCOLS)}")
+    if config.eval.batch_size < 1:
+        raise ValueError(f"--batch_size must be at least 1, got {config.eval.batch_size}")
     return PROTOCOLS[protocol](config)

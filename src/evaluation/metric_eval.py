@@ -12,10 +12,10 @@ import os
 import numpy as np
 
 from src.device import context_from_config
-from src.evaluation.metric_predictions import network_alignment, network_prediction, png_prediction
+from src.evaluation.metric_predictions import network_alignment, network_source, png_source
 from src.evaluation.metric_protocol import (METRIC_NAMES, MetricSettings, NoValidPixels, expected_prediction_shape,
                                             score_metric_image)
-from src.evaluation.protocol import ResultWriter, SetResult, evaluate_set
+from src.evaluation.protocol import ResultWriter, SetResult, Stages, evaluate_set
 from src.evaluation.sets import METRIC_SETS, DatasetNotFoundError, EvalDataError, datapath_key, selected_metric_sets
 from src.fileio.images import DataFileError
 from src.fileio.paths import check_output_dir
@@ -82,14 +82,14 @@ def open_sets(eval_cfg):
 
 
 def prediction_source(config):
-    """(predict(eval_set, name, shape), aligner or None, run_info): saved PNGs or the network of --weights."""
+    """(PredictionSource, aligner or None, run_info): saved PNGs or the network of --weights."""
     eval_cfg = config.eval
     if eval_cfg.pred_path:
         if not os.path.isdir(eval_cfg.pred_path):
             raise FileNotFoundError(f"{eval_cfg.pred_path}: prediction folder (--pred_path) not found")
         if eval_cfg.align:
             raise ValueError("--align applies to a network's output (--weights); saved predictions are metric depth")
-        return (functools.partial(png_prediction, eval_cfg.pred_path), None,
+        return (png_source(eval_cfg.pred_path), None,
                 {"predictions": "png", "pred_path": os.path.abspath(eval_cfg.pred_path), "align": None})
     if not config.weights:
         raise ValueError("no predictions: pass --pred_path FOLDER (saved PNGs) or --weights FILE (a network)")
@@ -100,17 +100,24 @@ def prediction_source(config):
     aligner, info = network_alignment(predictor.output, predictor.model_type, eval_cfg.align)
     info = dict(predictions="network", weights=os.path.abspath(config.weights), model_type=predictor.model_type,
                 preprocessing=predictor.preprocessing.as_dict(), **info)
-    return functools.partial(network_prediction, predictor, eval_cfg.do_kb_crop), aligner, info
+    return network_source(predictor, eval_cfg.batch_size), aligner, info
 
 
-def metric_scorer(eval_set, settings, predict, aligner):
-    """function(sample name) -> the nine errors of that sample; bad input raises EvalDataError naming it."""
+def metric_stages(eval_set, settings, source, aligner):
+    """The :class:`~src.evaluation.protocol.Stages` of one set: ground truth and ``source``'s input read ahead,
+    the nine errors of each sample scored in order; bad input raises EvalDataError naming it."""
     if aligner is not None:
         aligner = functools.partial(aligner, max_depth=settings.max_depth)
 
-    def score(name):
+    def load(name):
         gt = eval_set.ground_truth(name)
-        prediction = predict(eval_set, name, expected_prediction_shape(gt.shape, settings))
+        return gt, source.read(eval_set, name, expected_prediction_shape(gt.shape, settings), settings.do_kb_crop)
+
+    def predict(batch):
+        return source.predict([item.net_input for item in batch],
+                              [expected_prediction_shape(item.data.shape, settings) for item in batch])
+
+    def score(name, gt, prediction):
         try:
             return score_metric_image(prediction, gt, settings, aligner)
         except (NoValidPixels, DataFileError):
@@ -118,7 +125,7 @@ def metric_scorer(eval_set, settings, predict, aligner):
         except ValueError as err:
             raise EvalDataError(f"{name}: {err}") from err
 
-    return score
+    return Stages(load, predict, score, source.batch_size)
 
 
 def evaluate_metric(config):
@@ -127,7 +134,7 @@ def evaluate_metric(config):
     eval_sets, skipped = open_sets(eval_cfg)
     settings = {eval_set.name: set_settings(eval_set, eval_cfg) for eval_set in eval_sets}
     check_output_dir(eval_cfg.eval_output_dir, "evaluation output folder")
-    predict, aligner, info = prediction_source(config)
+    source, aligner, info = prediction_source(config)
     if info.get("align"):
         LOGGER.info("%s: %s aligned per image to the ground truth (%s in disparity space, on the valid pixels)",
                     info["model_type"], info["output"], info["align"])
@@ -146,8 +153,8 @@ def evaluate_metric(config):
         if result.missing_ground_truth:
             LOGGER.warning("%s: %d listed frames have no ground truth on disk (skipped, counted)", eval_set.name,
                            len(result.missing_ground_truth))
-        evaluate_set(eval_set, None, writer, eval_cfg.eval_max_images,
-                     metric_scorer(eval_set, set_cfg, predict, aligner), result)
+        evaluate_set(eval_set, None, writer, eval_cfg.eval_max_images, metric_stages(eval_set, set_cfg, source, aligner),
+                     result)
         writer.finish_set(result)
         _log_result(result)
     ran = list(writer.results.values())

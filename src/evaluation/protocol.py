@@ -17,6 +17,7 @@ import dataclasses
 import json
 import logging
 import os
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -28,6 +29,7 @@ from src.evaluation.metrics import depth_metrics, whdr
 from src.evaluation.sets import DatasetNotFoundError, create_eval_set
 from src.fileio.atomic import atomic_write
 from src.fileio.images import DataFileError
+from src.inference.batching import Prepared, prepared_batches
 
 logger = logging.getLogger(__name__)
 
@@ -75,13 +77,64 @@ def score_ordinal(prediction, sample, settings):
 SCORERS = {"depth": score_depth, "ordinal": score_ordinal}
 
 
-def evaluate_sample(predict_fn, sample, settings):
-    """Metrics dict of one sample (upsampled prediction scored with the set's settings)."""
-    prediction = np.asarray(predict_fn(sample.image), dtype=np.float32)
+def score_prediction(prediction, sample, settings):
+    """Metrics dict of one sample from its prediction at network resolution (upsampled, scored with ``settings``)."""
+    prediction = np.asarray(prediction, dtype=np.float32)
     if prediction.ndim != 2:
         raise ValueError(f"predict_fn must return a [h, w] map, got shape {prediction.shape}")
     upsampled = upsample_bilinear(prediction, *sample.target_shape)
     return SCORERS[settings.kind](upsampled, sample, settings)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stages:
+    """How :func:`evaluate_set` scores its images. ``load(name) -> (data, network input)`` runs in background
+    threads, ahead of the network; ``predict([Prepared]) -> [prediction]`` gets runs of up to ``batch_size``
+    consecutive images with equal network input shapes; ``score(name, data, prediction) -> metrics``."""
+
+    load: Callable
+    predict: Callable
+    score: Callable
+    batch_size: int = 1
+
+
+class FunctionPredictor:
+    """A function rgb -> [h, w] with the batch interface of :class:`~src.inference.predictor.DepthPredictor`
+    (its network input is the image; one image per batch)."""
+
+    def __init__(self, predict_fn):
+        self.predict_fn = predict_fn
+
+    @staticmethod
+    def network_input(rgb):
+        return rgb
+
+    def predict_network_batch(self, images):
+        return [self.predict_fn(rgb) for rgb in images]
+
+    @staticmethod
+    def batch_limit(batch_size):
+        del batch_size
+        return 1
+
+
+def zero_shot_stages(eval_set, predictor, batch_size=1):
+    """The zero-shot :class:`Stages` of ``eval_set`` with ``predictor`` (a DepthPredictor or a function)."""
+    if callable(predictor):
+        predictor = FunctionPredictor(predictor)
+
+    def load(name):
+        sample = eval_set.load(name)
+        return sample, predictor.network_input(sample.image)
+
+    def predict(batch):
+        return predictor.predict_network_batch([item.net_input for item in batch])
+
+    def score(name, sample, prediction):
+        del name
+        return score_prediction(prediction, sample, eval_set.settings)
+
+    return Stages(load, predict, score, predictor.batch_limit(batch_size))
 
 
 @dataclasses.dataclass
@@ -180,16 +233,77 @@ def _json_settings(settings):
             for key, value in dataclasses.asdict(settings).items()}
 
 
-def evaluate_set(eval_set, predict_fn, writer=None, max_images=0, score_fn=None, result=None):
+class _SetStopped(Exception):
+    """An unexpected error stopped the set (recorded in its result)."""
+
+
+class _Recorder:
+    """Records the outcome of each image of a set, in order: its metrics, or the exception that skipped it
+    (data errors, no valid ground truth) or that stops the set (anything else: raises _SetStopped)."""
+
+    def __init__(self, set_name, result, writer, progress):
+        self.set_name, self.result, self.writer, self.progress = set_name, result, writer, progress
+
+    def add(self, name, outcome):
+        result, status, metrics, message = self.result, "ok", None, ""
+        if isinstance(outcome, (NoValidGroundTruth, NoValidPixels)):
+            result.without_valid_gt.append(name)
+            logger.warning("%s: %s", self.set_name, outcome)
+            status, message = "no_valid_ground_truth", str(outcome)
+        elif isinstance(outcome, SAMPLE_ERRORS):
+            status, message = "failed", str(outcome)
+            result.failed[name] = message
+            logger.error("%s: skipped sample %s: %s", self.set_name, name, outcome)
+        elif isinstance(outcome, Exception):
+            logger.error("%s: evaluation stopped at sample %s: %s: %s", self.set_name, name, type(outcome).__name__,
+                         outcome)
+            logger.debug("traceback", exc_info=outcome)
+            result.status, result.message = "failed", f"stopped at sample {name}: {type(outcome).__name__}: {outcome}"
+            result.failed[name] = result.message
+            self._row(name, "failed", None, result.message)
+            raise _SetStopped
+        else:
+            result.per_image[name] = metrics = outcome
+        self._row(name, status, metrics, message)
+        self.progress.update(1)
+
+    def _row(self, name, status, metrics, message):
+        if self.writer is not None:
+            self.writer.add_row(self.set_name, name, status, metrics, message)
+
+
+def _attempt(function, *args):
+    """``function(*args)``, or the exception it raised (classified by :class:`_Recorder`)."""
+    try:
+        return function(*args)
+    except Exception as err:  # noqa: BLE001  # pylint: disable=broad-except
+        return err
+
+
+def _outcomes(stages, names, batch):
+    """[(name, metrics or the exception raised)] of a batch: a failed prediction fails each of its images."""
+    predictions = _attempt(stages.predict, batch)
+    if isinstance(predictions, Exception):
+        return [(names[item.index], predictions) for item in batch]
+    return [(names[item.index], _attempt(stages.score, names[item.index], item.data, prediction))
+            for item, prediction in zip(batch, predictions)]
+
+
+def evaluate_set(eval_set, predict_fn, writer=None, max_images=0, stages=None, result=None, batch_size=1):
     """Evaluate one test set; data errors of single images are logged, recorded and skipped.
+
+    Samples are loaded and preprocessed by background threads while the network runs, and consecutive
+    images with equal network input shapes run as batches of up to ``batch_size``; results are recorded in
+    image order, as one-by-one processing would.
 
     Args:
         eval_set: an :class:`~src.evaluation.sets.EvalSet`.
-        predict_fn: rgb float64 [H, W, 3] -> inverse depth float [h, w] at network resolution.
+        predict_fn: a :class:`~src.inference.predictor.DepthPredictor`, or a function rgb float64 [H, W, 3] ->
+            inverse depth float [h, w] at network resolution (one image at a time).
         writer: optional :class:`ResultWriter` receiving one CSV row per image.
         max_images: evaluate only the first N images (0: all).
-        score_fn: optional function(sample name) -> metrics dict replacing the zero-shot scoring of
-            ``predict_fn`` (the metric protocol); ``result``: the SetResult to fill (default a new one).
+        stages: optional :class:`Stages` replacing the zero-shot ones of ``predict_fn`` (the metric protocol);
+            ``result``: the SetResult to fill (default a new one).
 
     Returns:
         SetResult: status "ok", or "failed" with the results so far if an unexpected error stopped
@@ -203,41 +317,34 @@ def evaluate_set(eval_set, predict_fn, writer=None, max_images=0, score_fn=None,
         result = SetResult(eval_set.name, "ok", headline=settings.headline, data_path=eval_set.root,
                            settings=_json_settings(settings))
     result.images_total = len(names)
-    score = score_fn or (lambda name: evaluate_sample(predict_fn, eval_set.load(name), settings))
-    for name in tqdm(names, desc=eval_set.name, unit="img", dynamic_ncols=True):
+    stages = stages or zero_shot_stages(eval_set, predict_fn, batch_size)
+
+    def prepare(index):
+        return Prepared(index, *stages.load(names[index]))
+
+    with tqdm(total=len(names), desc=eval_set.name, unit="img", dynamic_ncols=True) as progress:
+        recorder = _Recorder(eval_set.name, result, writer, progress)
+        batches = prepared_batches(range(len(names)), prepare, stages.batch_size,
+                                   lambda index, err: recorder.add(names[index], err))
         try:
-            metrics = score(name)
-        except (NoValidGroundTruth, NoValidPixels) as err:
-            result.without_valid_gt.append(name)
-            logger.warning("%s: %s", eval_set.name, err)
-            status, metrics, message = "no_valid_ground_truth", None, str(err)
-        except SAMPLE_ERRORS as err:
-            result.failed[name] = str(err)
-            logger.error("%s: skipped sample %s: %s", eval_set.name, name, err)
-            status, metrics, message = "failed", None, str(err)
-        except Exception as err:  # pylint: disable=broad-except  # keep what was scored so far
-            logger.error("%s: evaluation stopped at sample %s: %s: %s", eval_set.name, name, type(err).__name__, err)
-            logger.debug("traceback", exc_info=True)
-            result.status, result.message = "failed", f"stopped at sample {name}: {type(err).__name__}: {err}"
-            result.failed[name] = result.message
-            if writer is not None:
-                writer.add_row(eval_set.name, name, "failed", None, result.message)
-            return result
-        else:
-            result.per_image[name] = metrics
-            status, message = "ok", ""
-        if writer is not None:
-            writer.add_row(eval_set.name, name, status, metrics, message)
+            for batch in batches:
+                for name, outcome in _outcomes(stages, names, batch):
+                    recorder.add(name, outcome)
+        except _SetStopped:
+            pass
+        finally:
+            batches.close()
     return result
 
 
 def run_evaluation(requests, predict_fn, output_dir, run_info=None, max_images=0, skip_missing=False,
-                   set_predict=None, set_info=None):
+                   set_predict=None, set_info=None, batch_size=1):
     """Evaluate the requested sets one after the other, writing results as each set finishes.
 
     Args:
         requests: list of (set name, dataset folder, reader options dict).
-        predict_fn: rgb float64 [H, W, 3] -> inverse depth [h, w] at network resolution.
+        predict_fn: a DepthPredictor, or a function rgb float64 [H, W, 3] -> inverse depth [h, w] at network
+            resolution (see :func:`evaluate_set`).
         output_dir: folder of val.json, metrics.json and per_image.csv.
         run_info: extra fields for metrics.json (checkpoint, model type, ...).
         max_images: per-set limit (0: all images).
@@ -245,6 +352,7 @@ def run_evaluation(requests, predict_fn, output_dir, run_info=None, max_images=0
             instead of "failed".
         set_predict: optional {set name: predict_fn} replacing ``predict_fn`` for that set (its own preprocessing).
         set_info: optional {set name: dict} added to that set's settings in metrics.json.
+        batch_size: images per network batch (consecutive images with equal network input shapes).
 
     Returns:
         dict set name -> SetResult. A failing set never stops the others.
@@ -253,7 +361,8 @@ def run_evaluation(requests, predict_fn, output_dir, run_info=None, max_images=0
     for name, root, options in requests:
         try:
             predict = (set_predict or {}).get(name, predict_fn)
-            result = evaluate_set(create_eval_set(name, root, **options), predict, writer, max_images)
+            result = evaluate_set(create_eval_set(name, root, **options), predict, writer, max_images,
+                                  batch_size=batch_size)
             result.settings.update((set_info or {}).get(name, {}))
         except DatasetNotFoundError as err:
             status = "skipped" if skip_missing else "failed"

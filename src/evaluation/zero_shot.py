@@ -60,7 +60,7 @@ def check_setup(config):
 
 
 def set_predictors(predictor, eval_cfg, names, exported):
-    """({set: predict_fn} for sets with their own resize, {set: {"preprocessing": ..., "crop": ...}})."""
+    """({set: DepthPredictor} for sets with their own resize, {set: {"preprocessing": ..., "crop": ...}})."""
     predict, info = {}, {}
     for name in names:
         spec = set_spec(eval_cfg, name)
@@ -74,7 +74,7 @@ def set_predictors(predictor, eval_cfg, names, exported):
                 changes["resize_method"] = spec.resize_method
             own = DepthPredictor(predictor.forward, dataclasses.replace(predictor.preprocessing, **changes),
                                  predictor.model_type)
-            predict[name] = own.predict_network
+            predict[name] = own
         info[name] = {"preprocessing": own.preprocessing.as_dict(), "crop": spec.crop}
     return predict, info
 
@@ -100,7 +100,7 @@ def evaluate(config):
                                            is_runnable_export(config.weights))
     run_info = {"weights": os.path.abspath(config.weights), "model_type": predictor.model_type,
                 "preprocessing": predictor.preprocessing.as_dict(), "max_images": eval_cfg.eval_max_images}
-    results = run_evaluation(requests, predictor.predict_network, eval_cfg.eval_output_dir, run_info,
-                             eval_cfg.eval_max_images, skip_missing=eval_cfg.data_name == "all",
-                             set_predict=set_predict, set_info=set_info)
+    results = run_evaluation(requests, predictor, eval_cfg.eval_output_dir, run_info, eval_cfg.eval_max_images,
+                             skip_missing=eval_cfg.data_name == "all", set_predict=set_predict, set_info=set_info,
+                             batch_size=eval_cfg.batch_size)
     return exit_status(results)

@@ -1,6 +1,7 @@
-"""Prefetched, batched folder inference: images are read and preprocessed by background threads, consecutive
-images whose network input has the same size run as one batch, and outputs are written by a background
-writer (atomically, as :func:`src.fileio.images.write_depth` does). Failures are reported in image order.
+"""Prefetched, batched inference: images are read and preprocessed by background threads and consecutive
+images whose network input has the same size run as one batch (:func:`prepared_batches`, also used by
+evaluation); in folder inference (:func:`run_pipeline`) outputs are written by a background writer
+(atomically, as :func:`src.fileio.images.write_depth` does). Failures are reported in image order.
 
 OpenCV releases the GIL while decoding, resizing and encoding, so the threads overlap with the network.
 """
@@ -15,10 +16,11 @@ PREFETCH_WORKERS = 2
 
 @dataclasses.dataclass
 class Prepared:
-    """One image read and preprocessed: its index, the RGB image and the network input [1, 3, h, w]."""
+    """One item read and preprocessed: its index, what the caller keeps of it (the RGB image in folder
+    inference, the sample or ground truth in evaluation) and the network input [1, 3, h, w]."""
 
     index: int
-    rgb: object
+    data: object
     net_input: object
 
 
@@ -81,12 +83,22 @@ def _failed(err):
     return future
 
 
+def prepared_batches(items, prepare, batch_size, on_failure):
+    """Yield, in order, lists of ``prepare(item) -> Prepared`` run ahead by background threads: consecutive items
+    with the same network input shape, at most ``batch_size`` per list; a failed ``prepare`` is passed to
+    ``on_failure(index, exception)`` in its place. Closing the generator stops the reads."""
+    prefetched = _prefetched(prepare, items, PREFETCH_WORKERS, max(2 * batch_size, PREFETCH_WORKERS + 1))
+    try:
+        yield from _batches(prefetched, batch_size, on_failure)
+    finally:
+        prefetched.close()
+
+
 def run_pipeline(items, prepare, predict_batch, write, report, batch_size=1):
     """Run ``items`` through ``prepare(item) -> Prepared``, ``predict_batch([Prepared]) -> [output]`` and
     ``write(index, Prepared, output)``; ``report(index, exception or None)`` is called once per item, in
     order. Exceptions of ``prepare`` and ``write`` are reported; anything else (and Ctrl-C) propagates after
     the writes already started have finished, so no output is left half-written."""
-    look_ahead = max(2 * batch_size, PREFETCH_WORKERS + 1)
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="midas-write") as writer, \
             tqdm(total=len(items), desc="depth", unit="img") as progress:
         reports = OrderedReports(report)
@@ -95,13 +107,13 @@ def run_pipeline(items, prepare, predict_batch, write, report, batch_size=1):
             reports.add(index, _failed(err))
             progress.update(1)
 
-        prefetched = _prefetched(prepare, items, PREFETCH_WORKERS, look_ahead)
+        batches = prepared_batches(items, prepare, batch_size, read_failed)
         try:
-            for batch in _batches(prefetched, batch_size, read_failed):
+            for batch in batches:
                 for prepared, output in zip(batch, predict_batch(batch)):
                     reports.add(prepared.index, writer.submit(write, prepared.index, prepared, output))
                 progress.update(len(batch))
             reports.drain(wait=True)
         finally:
-            prefetched.close()
+            batches.close()
             writer.shutdown(wait=True, cancel_futures=True)

@@ -119,7 +119,7 @@ def process_folder(predictor, image_paths, output_path, options=OutputOptions(),
         return Prepared(index, rgb, predictor.network_input(rgb))
 
     def predict_batch(batch):
-        return predictor.predict_inputs([item.net_input for item in batch], [item.rgb.shape[:2] for item in batch])
+        return predictor.predict_inputs([item.net_input for item in batch], [item.data.shape[:2] for item in batch])
 
     def write(index, _prepared, depth):
         write_prediction(os.path.join(output_path, stems[index]), depth, options)

@@ -44,8 +44,7 @@ class DepthPredictor:
 
     def predict_network(self, rgb):
         """RGB float [H, W, 3] in [0, 1] → float32 [h, w] output at network resolution."""
-        batch = self.network_input(rgb)
-        return np.asarray(self.forward(batch), dtype=np.float32).reshape(batch.shape[2:])
+        return self.predict_network_batch([self.network_input(rgb)])[0]
 
     def predict(self, rgb):
         """RGB float [H, W, 3] in [0, 1] → float32 [H, W] output at the image's resolution (bicubic)."""
@@ -55,16 +54,23 @@ class DepthPredictor:
         """The batch size to use when ``batch_size`` is asked (an export runs the batch size it was built for)."""
         return max(1, batch_size if self.max_batch is None else min(batch_size, self.max_batch))
 
+    def predict_network_batch(self, net_inputs):
+        """Network inputs [1, 3, h, w] of one (h, w), run as one batch → float32 [h, w] outputs."""
+        batch = np.concatenate(net_inputs, axis=0)
+        return list(np.asarray(self.forward(batch), dtype=np.float32).reshape(len(net_inputs), *batch.shape[2:]))
+
     def predict_inputs(self, net_inputs, image_sizes):
         """Network inputs [1, 3, h, w] of one (h, w), run as one batch → float32 [H, W] outputs at ``image_sizes``."""
-        batch = np.concatenate(net_inputs, axis=0)
-        outputs = np.asarray(self.forward(batch), dtype=np.float32).reshape(len(net_inputs), *batch.shape[2:])
+        outputs = self.predict_network_batch(net_inputs)
         return [resize_bicubic(output, height, width) for output, (height, width) in zip(outputs, image_sizes)]
 
 
-def network_forward(net):
-    """Forward function of a MindSpore network in inference mode: numpy in, numpy out."""
+def network_forward(net, dynamic_shape=False):
+    """Forward function of a MindSpore network in inference mode: numpy in, numpy out. ``dynamic_shape``:
+    GRAPH mode compiles one graph for every batch and image size instead of one graph per input shape."""
     net.set_train(False)
+    if dynamic_shape:
+        net.set_inputs(ms.Tensor(shape=[None, 3, None, None], dtype=ms.float32))
 
     def forward(batch):
         return net(ms.Tensor(batch)).asnumpy()
@@ -114,10 +120,16 @@ def _load_network_and_head(config, weights_path):
 
 def build_predictor(config, weights_path):
     """DepthPredictor for the weights at ``weights_path``: a ``.ckpt`` or official ``.pt`` (preprocessing
-    from the model card, at ``config.input_size`` if set) or an exported ``.mindir``/``.onnx`` (sidecar)."""
+    from the model card, at ``config.input_size`` if set; one dynamic-shape graph with ``config.dynamic_shape``
+    in GRAPH mode) or an exported ``.mindir``/``.onnx`` (sidecar; fixed input size)."""
     if is_runnable_export(weights_path):
+        if config.dynamic_shape:
+            LOGGER.warning("--dynamic_shape ignored: %s runs at its exported input size", weights_path)
         return exported_predictor(weights_path, config.model_type, config.device_target)
     model_type, net, head = _load_network_and_head(config, weights_path)
     card = get_card(model_type)
-    return DepthPredictor(network_forward(net), card.preprocessing(config.input_size), model_type,
+    dynamic = config.dynamic_shape and not config.pynative
+    if dynamic:
+        LOGGER.info("dynamic shape: one graph for every input size, compiled on the first batch")
+    return DepthPredictor(network_forward(net, dynamic), card.preprocessing(config.input_size), model_type,
                           card.depth_output(head))
