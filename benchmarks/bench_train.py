@@ -29,7 +29,7 @@ from benchmarks.bench_infer import MODEL_TYPES, WORKER, run_workers, worker_env 
 from demo.synthetic import write_synthetic_dataset  # noqa: E402
 from reference.dpt_paired import DPT_TINY_ARCH  # noqa: E402
 from reference.tiny import TINY_ARCH  # noqa: E402
-from src.data import build_train_pipeline, load_datasets  # noqa: E402
+from src.data.pipeline import build_train_pipeline, load_datasets  # noqa: E402
 from src.models import get_card  # noqa: E402
 
 

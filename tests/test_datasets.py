@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import src  # noqa: F401
-from src.data import (DatasetError, FolderReader, ReDWebReader, build_eval_split, build_train_pipeline,
-                          load_datasets, make_reader, pipeline_error_message)
+from src.data.depth_files import DatasetError
+from src.data.pipeline import build_eval_split, build_train_pipeline, load_datasets, pipeline_error_message
+from src.data.readers import FolderReader, make_reader, ReDWebReader
 from src.data.augment import crop_shape, eval_transform, resize_short_side, sample_rng, train_transform
 from src.data.pipeline import TrainSamples
 from src.data.samples import DisparitySample

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 import src  # noqa: F401
-from src.data import DatasetError, load_datasets, make_reader
+from src.data.depth_files import DatasetError
+from src.data.pipeline import load_datasets
+from src.data.readers import make_reader
 from src.data.augment import train_transform, sample_rng
 from src.data.depth_files import normalize_disparity
 from src.models.cards import IMAGENET_MEAN, IMAGENET_STD

@@ -7,7 +7,7 @@ import pytest
 from reference.dpt_paired import DPT_TINY_ARCH
 from reference.tiny import TINY_ARCH
 from src.config import Config, load_config
-from src.data import make_reader
+from src.data.readers import make_reader
 from src.inference.predictor import build_predictor, load_network
 from src.models import create_model
 from src.models.cards import get_card

@@ -7,7 +7,9 @@ import pytest
 
 import midas_eval
 from src.config import load_config
-from src.data import DatasetError, load_datasets, make_reader
+from src.data.depth_files import DatasetError
+from src.data.pipeline import load_datasets
+from src.data.readers import make_reader
 from src.models import create_model
 from tests.eval_fixtures import build_nyu
 from tests.helpers import run_metric_training, write_tiny_dpt_config

@@ -11,7 +11,8 @@ import pytest
 import midas_eval
 import midas_export
 import midas_run
-from src.data import DatasetError, load_datasets
+from src.data.depth_files import DatasetError
+from src.data.pipeline import load_datasets
 from src.export import exporter
 from src.fileio import images
 from src.fileio.atomic import FILE_MODE

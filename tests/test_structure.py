@@ -24,7 +24,7 @@ def module_name(path):
 
 
 def imported_modules(path):
-    """Every module named by an import statement of the file (also inside functions)."""
+    """Every module named by an import statement of the file (also inside functions), and their packages."""
     tree = ast.parse(open(path, encoding="utf-8").read())
     names = set()
     for node in ast.walk(tree):
@@ -33,12 +33,16 @@ def imported_modules(path):
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
+    parents = {name.rsplit(".", depth)[0] for name in names for depth in range(1, name.count("."))}
+    return names | parents  # importing a.b.c runs the packages a.b and a first
 
 
 def src_import_graph():
+    """{module: the src modules it imports}; a module's own packages are left out (Python runs a submodule import
+    inside a package that is still initialising), other packages count (their ``__init__`` runs first)."""
     modules = {module_name(path): path for path in python_files("src")}
-    return {name: {other for other in imported_modules(path) if other in modules and other != name}
+    return {name: {other for other in imported_modules(path)
+                   if other in modules and other != name and not name.startswith(other + ".")}
             for name, path in modules.items()}
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 import src  # noqa: F401
 from scripts.make_synthetic_dataset import main as make_dataset_main
-from src.data import FolderReader, ReDWebReader
+from src.data.readers import FolderReader, ReDWebReader
 from demo.synthetic import Box, Camera, Plane, Scene, Sphere, make_scene, render, write_synthetic_dataset
 
 GRAY = np.full((8, 8, 3), 0.5, np.float32)

@@ -3,7 +3,7 @@ import os
 import re
 
 from src.cli import RunFailed
-from src.data import DatasetError
+from src.data.depth_files import DatasetError
 from src.device import set_context
 from src.logger import setup_logging
 from src.training.loop import train

@@ -9,7 +9,9 @@ from mindspore import nn
 from mindspore.communication import get_group_size, get_rank, init
 
 from src.config import save_config
-from src.data import DatasetError, crop_shape, build_eval_split, build_train_pipeline, load_datasets, steps_per_epoch
+from src.data.augment import crop_shape
+from src.data.depth_files import DatasetError
+from src.data.pipeline import build_eval_split, build_train_pipeline, load_datasets, steps_per_epoch
 from src.models import create_model, get_card
 from src.models.cards import KITTI_DEPTH, NYU_DEPTH
 from src.training.checkpoints import (checkpoint_step, latest_state, load_train_state, network_path,
