@@ -8,8 +8,11 @@ cues. Depth is the camera-frame z (planar depth, metres) of the first surface hi
 ray: camera-frame ray directions are (u, v, 1), so the ray parameter t is the depth itself.
 
 Datasets are written in the ReDWeb layout (``Imgs/<stem>.jpg`` + ``RDs/<stem>.png``: 16-bit
-min-max normalised disparity, larger = nearer) and/or the generic folder layout (``images/<stem>.jpg``
-+ ``depth/<stem>.npy``: exact float32 depth in metres). Scene i depends only on (seed, i).
+min-max normalised disparity, larger = nearer), the generic folder layout (``images/<stem>.jpg``
++ ``depth/<stem>.npy``: exact float32 depth in metres) and/or the stereo layout: a rectified pair, the right
+camera ``baseline`` metres to the right of the left one (same orientation), ``left/<stem>.png`` +
+``right/<stem>.png`` + ``disparity/<stem>.npy`` (the left view's exact disparity in pixels, focal x baseline /
+depth). Scene i depends only on (seed, i).
 """
 import logging
 import os
@@ -25,7 +28,8 @@ from tqdm import tqdm
 
 _logger = logging.getLogger(__name__)
 
-LAYOUTS = ("redweb", "folder")
+LAYOUTS = ("redweb", "folder", "stereo")
+STEREO_BASELINE = 0.3  # metres between the cameras of a synthetic stereo pair
 _SURFACE_EPS = 1e-6
 _REMAP_BLOCK = 1024
 _NOISE_STD = 0.01  # sensor noise added to the rendered image
@@ -165,19 +169,19 @@ def _sample_texture(texture, coords_u, coords_v, tile):
     return sampled.reshape(-1, 3)[:count]
 
 
-def render(scene, rows, cols):
-    """Ray cast a scene.
+def render(scene, rows, cols, origin=(0.0, 0.0, 0.0)):
+    """Ray cast a scene from the camera at ``origin`` (world metres; its orientation is the scene camera's).
 
     Returns:
         (image float32 [rows, cols, 3] RGB in [0, 1], depth float32 [rows, cols] camera-frame z in metres).
     """
     dirs = scene.camera.rays(rows, cols).reshape(-1, 3)
-    origins = np.zeros(3)
+    origins = np.asarray(origin, dtype=np.float64)
     surfaces = list(scene.planes) + list(scene.spheres) + list(scene.boxes)
     hits = np.stack([_hit(origins, dirs, s) for s in surfaces])
     winner = np.argmin(hits, axis=0)
     depth = hits.min(axis=0)
-    points = (dirs * depth[:, None]).astype(np.float32)  # shading needs no float64 precision
+    points = (origins + dirs * depth[:, None]).astype(np.float32)  # shading needs no float64 precision
     albedo, normals = np.zeros_like(points), np.zeros_like(points)
     for index, surface in enumerate(surfaces):
         sel = np.flatnonzero(winner == index)
@@ -294,6 +298,22 @@ def make_scene(seed, index, rows, cols):
     return image, depth
 
 
+def make_stereo_scene(seed, index, rows, cols, baseline=STEREO_BASELINE):
+    """Scene ``index`` seen by a rectified pair: (left, right float32 [rows, cols, 3] RGB, left-view disparity
+    float32 [rows, cols] in pixels = focal x baseline / depth). The camera's x axis is the world's (it only
+    pitches), so the right camera at (baseline, 0, 0) is rectified with the left one."""
+    rng = scene_rng(seed, index)
+    scene = random_scene(rng, rows, cols)
+    (left, depth), (right, _) = render(scene, rows, cols), render(scene, rows, cols, (baseline, 0.0, 0.0))
+    left, right = (np.clip(view + _NOISE_STD * rng.standard_normal(view.shape, dtype=np.float32), 0.0, 1.0)
+                   for view in (left, right))
+    return left, right, (scene.camera.focal * baseline / depth).astype(np.float32)
+
+
+def _bgr8(image):
+    return cv2.cvtColor(np.round(image * 255.0).astype(np.uint8), cv2.COLOR_RGB2BGR)
+
+
 def _encode(ext, image, params=()):
     ok, encoded = cv2.imencode(ext, image, list(params))
     if not ok:
@@ -301,20 +321,31 @@ def _encode(ext, image, params=()):
     return encoded
 
 
-def _encoded_scene(index, seed, rows, cols, jpeg_quality):
-    """(JPEG bytes of the image, 16-bit RD PNG bytes, float32 depth) of scene ``index``."""
-    image, depth = make_scene(seed, index, rows, cols)
-    bgr = cv2.cvtColor(np.round(image * 255.0).astype(np.uint8), cv2.COLOR_RGB2BGR)
-    return (_encode(".jpg", bgr, (cv2.IMWRITE_JPEG_QUALITY, jpeg_quality)),
-            _encode(".png", relative_disparity_png(depth)), depth)
+def _scene_files(index, seed, rows, cols, jpeg_quality, layouts):
+    """{path relative to the dataset root: encoded image bytes, or a float32 array for ``.npy``} of scene
+    ``index`` in ``layouts``."""
+    stem, files = f"scene_{index:05d}", {}
+    if "redweb" in layouts or "folder" in layouts:
+        image, depth = make_scene(seed, index, rows, cols)
+        jpeg = _encode(".jpg", _bgr8(image), (cv2.IMWRITE_JPEG_QUALITY, jpeg_quality))
+        if "redweb" in layouts:
+            files.update({f"Imgs/{stem}.jpg": jpeg, f"RDs/{stem}.png": _encode(".png", relative_disparity_png(depth))})
+        if "folder" in layouts:
+            files.update({f"images/{stem}.jpg": jpeg, f"depth/{stem}.npy": depth})
+    if "stereo" in layouts:
+        left, right, disparity = make_stereo_scene(seed, index, rows, cols)
+        files.update({f"left/{stem}.png": _encode(".png", _bgr8(left)),
+                      f"right/{stem}.png": _encode(".png", _bgr8(right)), f"disparity/{stem}.npy": disparity})
+    return files
 
 
 def write_synthetic_dataset(root, num_scenes, rows=384, cols=384, seed=0, layouts=("redweb",), jpeg_quality=95,
                             workers=1):
-    """Write ``num_scenes`` scenes under ``root`` in the given layouts ("redweb" and/or "folder").
+    """Write ``num_scenes`` scenes under ``root`` in the given layouts ("redweb", "folder", "stereo").
 
     redweb: ``Imgs/scene_<i>.jpg`` + ``RDs/scene_<i>.png`` (16-bit, larger = nearer);
-    folder: ``images/scene_<i>.jpg`` + ``depth/scene_<i>.npy`` (float32 depth, metres).
+    folder: ``images/scene_<i>.jpg`` + ``depth/scene_<i>.npy`` (float32 depth, metres);
+    stereo: ``left/scene_<i>.png`` + ``right/scene_<i>.png`` + ``disparity/scene_<i>.npy`` (pixels).
     ``workers`` > 1 renders in that many processes (same output). Returns the list of stems.
     """
     unknown = sorted(set(layouts) - set(LAYOUTS))
@@ -323,23 +354,22 @@ def write_synthetic_dataset(root, num_scenes, rows=384, cols=384, seed=0, layout
     if num_scenes <= 0 or rows < 8 or cols < 8 or workers < 1:
         raise ValueError(f"need num_scenes > 0, an image of at least 8x8 and workers >= 1, got {num_scenes} scenes "
                          f"of {cols}x{rows} with {workers} workers")
-    folders = {"redweb": ("Imgs", "RDs"), "folder": ("images", "depth")}
+    folders = {"redweb": ("Imgs", "RDs"), "folder": ("images", "depth"), "stereo": ("left", "right", "disparity")}
     for layout in layouts:
         for folder in folders[layout]:
             os.makedirs(os.path.join(root, folder), exist_ok=True)
-    render_one = partial(_encoded_scene, seed=seed, rows=rows, cols=cols, jpeg_quality=jpeg_quality)
+    render_one = partial(_scene_files, seed=seed, rows=rows, cols=cols, jpeg_quality=jpeg_quality,
+                         layouts=tuple(layouts))
     with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
         scenes = pool.map(render_one, range(num_scenes)) if pool else map(render_one, range(num_scenes))
         stems = []
-        for index, (jpeg, rd_png, depth) in enumerate(tqdm(scenes, total=num_scenes, desc="synthetic scenes",
-                                                           unit="scene")):
-            stem = f"scene_{index:05d}"
-            if "redweb" in layouts:
-                jpeg.tofile(os.path.join(root, "Imgs", stem + ".jpg"))
-                rd_png.tofile(os.path.join(root, "RDs", stem + ".png"))
-            if "folder" in layouts:
-                jpeg.tofile(os.path.join(root, "images", stem + ".jpg"))
-                np.save(os.path.join(root, "depth", stem + ".npy"), depth)
-            stems.append(stem)
+        for index, files in enumerate(tqdm(scenes, total=num_scenes, desc="synthetic scenes", unit="scene")):
+            for relative, payload in files.items():
+                path = os.path.join(root, relative)
+                if relative.endswith(".npy"):
+                    np.save(path, payload)
+                else:
+                    payload.tofile(path)
+            stems.append(f"scene_{index:05d}")
     _logger.info("wrote %d synthetic scenes (%dx%d) to %s", num_scenes, cols, rows, root)
     return stems

@@ -1,7 +1,7 @@
 """Write a procedural RGB-D dataset with exact depth (demos and tests; nothing is downloaded).
 
     python scripts/make_synthetic_dataset.py --output data/synthetic [--num_scenes 300] \
-        [--height 384] [--width 384] [--seed 0] [--layouts redweb folder] [--workers 2]
+        [--height 384] [--width 384] [--seed 0] [--layouts redweb folder stereo] [--workers 2]
 
 redweb layout: Imgs/scene_<i>.jpg + RDs/scene_<i>.png (16-bit disparity-like, larger = nearer);
 folder layout: images/scene_<i>.jpg + depth/scene_<i>.npy (float32 depth in metres).

@@ -65,15 +65,19 @@ def write_tiny_dpt_config(folder, model_types, input_size=64, **eval_options):
     return config_path
 
 
+def run_training_process(args):
+    """``midas_train.py`` with ``args`` in a new process (as users start it); returns the finished process."""
+    return subprocess.run([sys.executable, os.path.join(ROOT, "midas_train.py"), *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900, check=False)
+
+
 def run_metric_training(config_path, model_type, weights, dataset, out_dir, steps, *extra):
     """``midas_train.py`` fine-tuning ``weights`` as ``model_type`` with silog for ``steps`` steps on the one
     ``dataset`` (a YAML mapping), logging every step, into ``out_dir``; returns the finished process."""
-    return subprocess.run(
-        [sys.executable, os.path.join(ROOT, "midas_train.py"), "--config", config_path, "--model_type", model_type,
-         "--weights", str(weights), "--train_datasets", dataset, "--num_workers", "1", "--train.output_dir",
-         str(out_dir), "--train.loss", "silog", "--train.max_steps", str(steps), "--train.log_every", "1",
-         "--train.ckpt_every", "1000", *extra],
-        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+    return run_training_process(
+        ["--config", config_path, "--model_type", model_type, "--weights", weights, "--train_datasets", dataset,
+         "--num_workers", "1", "--train.output_dir", out_dir, "--train.loss", "silog", "--train.max_steps", steps,
+         "--train.log_every", "1", "--train.ckpt_every", "1000", *extra])
 
 
 KITTI_DRIVE, KITTI_FRAME = "2011_09_26_drive_0002_sync", "0000000069"   # a frame with ground truth (eval_fixtures)

@@ -17,6 +17,7 @@ from src.data.augment import eval_transform, sample_rng, train_transform
 from src.data.depth_files import DatasetError
 from src.data.readers import dataset_settings, make_reader
 from src.data.sampling import TrainSchedule, split_indices
+from src.data.stereo import STEREO_COLUMNS, StereoReader, stereo_eval_transform, stereo_train_transform
 
 _logger = logging.getLogger(__name__)
 
@@ -44,7 +45,10 @@ class DatasetSplits(NamedTuple):
 def check_supervision(reader, name):
     """Raise DatasetError unless some sample of ``reader`` has a valid pixel with non-zero disparity: a dataset
     whose every depth map is all zero, NaN or constant trains nothing (loss 0). Stops at the first good
-    sample, so a usable dataset costs one read."""
+    sample, so a usable dataset costs one read. Stereo pairs supervise themselves: their first pair is read."""
+    if isinstance(reader, StereoReader):
+        reader[0]  # pylint: disable=pointless-statement  (a bad first pair is reported before training)
+        return
     for index in range(len(reader)):
         sample = reader[index]
         if sample.mask.any() and sample.disparity.max() > 0:
@@ -97,7 +101,8 @@ class TrainSamples:
         split = self.splits[dataset_id]
         sample = split.train_reader[split.train_indices[index]]
         rng = sample_rng(self.schedule.seed, dataset_id, position)
-        return (*train_transform(sample, self.crop_size, rng, self.normalization), np.array(dataset_id, dtype=np.int32))
+        transform = stereo_train_transform if isinstance(split.train_reader, StereoReader) else train_transform
+        return (*transform(sample, self.crop_size, rng, self.normalization), np.array(dataset_id, dtype=np.int32))
 
 
 class EvalSamples:
@@ -112,8 +117,9 @@ class EvalSamples:
 
     def __getitem__(self, item):
         dataset_id, index = self.items[int(item)]
-        sample = self.splits[dataset_id].val_reader[index]
-        return (*eval_transform(sample, self.crop_size, self.normalization), np.array(dataset_id, dtype=np.int32))
+        reader = self.splits[dataset_id].val_reader
+        transform = stereo_eval_transform if isinstance(reader, StereoReader) else eval_transform
+        return (*transform(reader[index], self.crop_size, self.normalization), np.array(dataset_id, dtype=np.int32))
 
 
 class TrainPipeline(NamedTuple):
@@ -121,10 +127,25 @@ class TrainPipeline(NamedTuple):
     dataset: msds.Dataset
     steps_per_epoch: int
     dataset_names: List[str]
+    columns: List[str]
 
 
-def _generator_dataset(source, batch_size, drop_remainder, num_workers, python_multiprocessing):
-    dataset = msds.GeneratorDataset(source, column_names=COLUMNS, shuffle=False, num_parallel_workers=num_workers,
+def is_stereo(splits):
+    """True if every dataset is stereo pairs (self-supervised training), False if none is; mixing is an error."""
+    stereo = [isinstance(split.train_reader, StereoReader) for split in splits]
+    if any(stereo) and not all(stereo):
+        raise DatasetError("train_datasets mixes stereo pairs with depth datasets: train on one kind at a time")
+    return bool(stereo) and all(stereo)
+
+
+def batch_columns(splits):
+    """The column names of the batches: :data:`COLUMNS`, or for stereo pairs
+    :data:`~src.data.stereo.STEREO_COLUMNS` (network input, left and right views in [0, 1], dataset id)."""
+    return STEREO_COLUMNS if is_stereo(splits) else COLUMNS
+
+
+def _generator_dataset(source, columns, batch_size, drop_remainder, num_workers, python_multiprocessing):
+    dataset = msds.GeneratorDataset(source, column_names=columns, shuffle=False, num_parallel_workers=num_workers,
                                     python_multiprocessing=python_multiprocessing)
     return dataset.batch(batch_size, drop_remainder=drop_remainder)
 
@@ -151,7 +172,7 @@ def build_train_pipeline(splits, batch_size, crop_size, normalization, seed=0, r
         num_workers, python_multiprocessing: GeneratorDataset parallelism (worker threads or processes).
 
     Returns:
-        TrainPipeline(dataset, steps_per_epoch, dataset_names): ``dataset`` yields
+        TrainPipeline(dataset, steps_per_epoch, dataset_names, columns): ``dataset`` yields
         ``epochs * steps_per_epoch - start_step`` batches of the columns in :data:`COLUMNS`; iterate it
         once (``create_dict_iterator(num_epochs=1)``).
     """
@@ -161,8 +182,9 @@ def build_train_pipeline(splits, batch_size, crop_size, normalization, seed=0, r
         raise DatasetError(f"start_step {start_step} is outside the run's {total_steps} steps "
                            f"({epochs} epochs x {schedule.steps_per_epoch} steps)")
     source = TrainSamples(splits, schedule, crop_size, normalization, start_step, total_steps - start_step)
-    dataset = _generator_dataset(source, batch_size, True, num_workers, python_multiprocessing)
-    return TrainPipeline(dataset, schedule.steps_per_epoch, [s.name for s in splits])
+    columns = batch_columns(splits)
+    dataset = _generator_dataset(source, columns, batch_size, True, num_workers, python_multiprocessing)
+    return TrainPipeline(dataset, schedule.steps_per_epoch, [s.name for s in splits], columns)
 
 
 def build_eval_split(splits, batch_size, crop_size, normalization, num_workers=1, python_multiprocessing=False):
@@ -174,4 +196,4 @@ def build_eval_split(splits, batch_size, crop_size, normalization, num_workers=1
     source = EvalSamples(splits, crop_size, normalization)
     if not len(source):
         return None
-    return _generator_dataset(source, batch_size, False, num_workers, python_multiprocessing)
+    return _generator_dataset(source, batch_columns(splits), batch_size, False, num_workers, python_multiprocessing)

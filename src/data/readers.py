@@ -26,11 +26,12 @@ from src.data.depth_files import (
 from src.data.kitti_reader import KittiReader
 from src.data.nyu_reader import NyuReader
 from src.data.samples import DisparitySample
+from src.data.stereo import STEREO_FORMATS, make_stereo_reader
 from src.fileio.images import is_image_file
 
 _logger = logging.getLogger(__name__)
 
-FORMATS = ("redweb", "folder", "kitti", "nyu")
+FORMATS = ("redweb", "folder", "kitti", "nyu") + STEREO_FORMATS
 VALUES = ("depth", "disparity")
 KINDS = ("metric", "up_to_scale", "up_to_scale_and_shift")
 DATASET_DEFAULTS = {"name": None, "format": None, "path": None, "values": "depth", "kind": "metric",
@@ -192,6 +193,10 @@ def make_reader(cfg, root=None, metric_targets=False):
     """
     settings = dataset_settings(cfg)
     root = root or settings["path"]
+    if settings["format"] in STEREO_FORMATS:
+        if metric_targets:
+            raise DatasetError(f"{root}: stereo pairs carry no depth to fine-tune a metric model on")
+        return make_stereo_reader(settings, root)
     if settings["format"] == "redweb":
         if metric_targets:
             raise DatasetError(f"{root}: ReDWeb relative depth cannot supervise a metric model (metric "

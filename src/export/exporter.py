@@ -162,16 +162,16 @@ def export_model(config):
     check_request(config)
     export = config.export
     context_from_config(config)
-    model_type, arrays, is_torch, head = open_weights(config, config.weights)
+    model_type, arrays, is_torch, head, stereo = open_weights(config, config.weights)
     height, width = resolve_size(config, model_type)
     path = export_path(export.file_name or f"{model_type}_{height}x{width}", export.file_format)
     check_output_file(path)
-    net = create_model(model_type, config, head)
+    net = create_model(model_type, config, head, stereo)
     load_arrays(net, fit_weights(arrays, is_torch, net, config.weights), config.weights)
     net.set_train(False)
     if config.fold_batchnorm:
         fold_batchnorm(net)
-    output = get_card(model_type).depth_output(head)
+    output = get_card(model_type).depth_output(head, stereo)
     record = make_sidecar(model_type, export.file_format, export.batch_size, height, width, output)
     inputs = verification_inputs(export.batch_size, height, width, record)
     checkable = export.file_format != "AIR"

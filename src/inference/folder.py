@@ -12,7 +12,7 @@ from src.fileio.paths import check_output_dir
 from src.inference.batching import Prepared, run_pipeline
 from src.inference.predictor import build_predictor
 from src.inference.transforms import crop_kitti
-from src.models.cards import metric_models
+from src.models.cards import KITTI_DEPTH, STEREO_DISPARITY, metric_models
 
 LOGGER = logging.getLogger(__name__)
 PNG_BITS = (1, 2)
@@ -49,6 +49,8 @@ class OutputOptions:
         pfm_in_metres: the PFM holds the unscaled output (metres) instead.
         kitti_crop: cut every image to its KITTI 352x1216 window before inference.
         prefix: put before every output file name (``<prefix><stem>.png``).
+        focal_baseline: a stereo network's disparity becomes depth f * B / (disparity * width) (pixels x metres;
+            0: written as disparity).
     """
 
     png_bits: int = 2
@@ -58,11 +60,36 @@ class OutputOptions:
     pfm_in_metres: bool = False
     kitti_crop: bool = False
     prefix: str = ""
+    focal_baseline: float = 0.0
+
+
+def stereo_rig(run, output, model_type):
+    """focal (pixels) x baseline (metres) of ``run.stereo_focal`` and ``run.stereo_baseline``: 0 when neither is
+    set; ValueError when only one is, when one is not positive, or when the model is not a stereo network."""
+    given = (run.stereo_focal, run.stereo_baseline)
+    if not any(given):
+        return 0.0
+    if not min(given) > 0:
+        raise ValueError(f"--stereo_focal and --stereo_baseline must both be > 0, got {given[0]} and {given[1]}")
+    if output != STEREO_DISPARITY:
+        raise ValueError(f"--stereo_focal/--stereo_baseline convert a stereo network's disparity to depth; "
+                         f"{model_type} outputs {output.description}")
+    return float(given[0] * given[1])
+
+
+def disparity_to_depth(disparity, focal_baseline):
+    """Depth in metres of a left-view disparity map [H, W] (fraction of the width W): f B / (d W), d >= 1e-6."""
+    return (np.float32(focal_baseline) / (np.maximum(disparity, np.float32(1e-6)) * disparity.shape[1])).astype(
+        np.float32)
 
 
 def output_options(run, output, model_type):
     """:class:`OutputOptions` of a run of a model (``model_type``) whose output is ``output`` (a
-    :class:`~src.models.cards.DepthOutput`); ValueError if ``--absolute_depth`` is asked of a relative model."""
+    :class:`~src.models.cards.DepthOutput`; a stereo network's with its rig: depth in metres, KITTI PNG units);
+    ValueError if ``--absolute_depth`` is asked of a relative model."""
+    focal_baseline = stereo_rig(run, output, model_type)
+    if focal_baseline:
+        output = KITTI_DEPTH
     if run.absolute_depth and run.png_bits != 2:
         raise ValueError("--absolute_depth writes 16-bit PNGs: use --png_bits 2")
     if run.absolute_depth and not output.is_metric:
@@ -72,11 +99,13 @@ def output_options(run, output, model_type):
     if os.path.basename(run.output_prefix) != run.output_prefix:
         raise ValueError(f"--output_prefix '{run.output_prefix}' must be part of a file name (no folder)")
     return OutputOptions(run.png_bits, run.colormap, run.absolute_depth, output.file_scale, pfm_in_metres,
-                         run.kitti_crop, run.output_prefix)
+                         run.kitti_crop, run.output_prefix, focal_baseline)
 
 
 def write_prediction(path_stem, depth, options):
     """Write the network's upsampled output ``depth`` (float32 [H, W]) as ``options`` say."""
+    if options.focal_baseline:
+        depth = disparity_to_depth(depth, options.focal_baseline)
     scaled = depth * np.float32(options.scale) if options.scale != 1.0 else depth
     write_depth(path_stem, scaled, options.png_bits, options.colormap, options.absolute,
                 pfm_depth=depth if options.pfm_in_metres else None)

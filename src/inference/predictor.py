@@ -15,6 +15,7 @@ from src.export.sidecar import ExportedModelError, is_runnable_export, sidecar_o
 from src.inference.transforms import prepare_input, resize_bicubic
 from src.models import create_model, get_card
 from src.models.folding import fold_batchnorm
+from src.models.stereo_head import is_stereo_checkpoint
 from src.weights.checkpoint import fit_weights, load_arrays, read_weight_file, split_metric_head
 from src.weights.detect import resolve_model_type
 
@@ -93,29 +94,31 @@ def exported_predictor(path, model_type=None, device_target="CPU"):
 
 
 def open_weights(config, weights_path):
-    """(model_type, arrays, is_torch, head) of a ``.ckpt``/``.pt``: the type comes from the file (and must agree
-    with ``config.model_type`` when that is set); ``head`` is the metric head stored by metric fine-tuning
-    ({"scale", "shift"}) or None (the card's)."""
+    """(model_type, arrays, is_torch, head, stereo) of a ``.ckpt``/``.pt``: the type comes from the file (and must
+    agree with ``config.model_type`` when that is set); ``head`` is the metric head stored by metric fine-tuning
+    ({"scale", "shift"}) or None (the card's); ``stereo``: the weights hold a stereo disparity head."""
     arrays, is_torch = read_weight_file(weights_path)
     model_type = resolve_model_type(weights_path, config.model_type, arrays)
     arrays, head = split_metric_head(arrays)
-    return model_type, arrays, is_torch, head
+    return model_type, arrays, is_torch, head, is_stereo_checkpoint(arrays)
 
 
 def load_network(config, weights_path):
     """(model_type, network with the weights of ``weights_path`` loaded), architecture from ``config``;
     BatchNorms folded into their convolutions if ``config.fold_batchnorm`` (inference only)."""
-    model_type, net, _ = _load_network_and_head(config, weights_path)
+    model_type, net, _ = _load_network_and_output(config, weights_path)
     return model_type, net
 
 
-def _load_network_and_head(config, weights_path):
-    model_type, arrays, is_torch, head = open_weights(config, weights_path)
-    net = create_model(model_type, config, head)
+def _load_network_and_output(config, weights_path):
+    """(model_type, network in inference mode, its :class:`~src.models.cards.DepthOutput`)."""
+    model_type, arrays, is_torch, head, stereo = open_weights(config, weights_path)
+    net = create_model(model_type, config, head, stereo)
     net = load_arrays(net, fit_weights(arrays, is_torch, net, weights_path), weights_path)
+    net.set_train(False)
     if config.get("fold_batchnorm", False):
         fold_batchnorm(net)
-    return model_type, net, head
+    return model_type, net, get_card(model_type).depth_output(head, stereo)
 
 
 def build_predictor(config, weights_path):
@@ -126,10 +129,9 @@ def build_predictor(config, weights_path):
         if config.dynamic_shape:
             LOGGER.warning("--dynamic_shape ignored: %s runs at its exported input size", weights_path)
         return exported_predictor(weights_path, config.model_type, config.device_target)
-    model_type, net, head = _load_network_and_head(config, weights_path)
-    card = get_card(model_type)
+    model_type, net, output = _load_network_and_output(config, weights_path)
     dynamic = config.dynamic_shape and not config.pynative
     if dynamic:
         LOGGER.info("dynamic shape: one graph for every input size, compiled on the first batch")
-    return DepthPredictor(network_forward(net, dynamic), card.preprocessing(config.input_size), model_type,
-                          card.depth_output(head))
+    return DepthPredictor(network_forward(net, dynamic), get_card(model_type).preprocessing(config.input_size),
+                          model_type, output)

@@ -82,15 +82,22 @@ class TopDownDecoder(nn.Cell):
     """Top-down fusion of four encoder maps (strides 4, 8, 16, 32) into the output map [B, 1, H, W].
 
     Subclasses create ``layerK_rn`` (adapters), ``refinenetK`` (fusion blocks) and ``output_conv`` (head), in
-    the order of their released checkpoint's keys.
+    the order of their released checkpoint's keys, and set ``fusion_channels``: the channels of the four fusion
+    outputs (finest first).
     """
 
-    def construct(self, layer1, layer2, layer3, layer4):
+    fusion_channels = ()
+
+    def fusion(self, layer1, layer2, layer3, layer4):
+        """The four fusion outputs (path1 .. path4, strides 2, 4, 8, 16 of the network input)."""
         path4 = self.refinenet4(self.layer4_rn(layer4))
         path3 = self.refinenet3(path4, self.layer3_rn(layer3))
         path2 = self.refinenet2(path3, self.layer2_rn(layer2))
         path1 = self.refinenet1(path2, self.layer1_rn(layer1))
-        return self.output_conv(path1)
+        return path1, path2, path3, path4
+
+    def construct(self, layer1, layer2, layer3, layer4):
+        return self.output_conv(self.fusion(layer1, layer2, layer3, layer4)[0])
 
 
 class Scratch(TopDownDecoder):
@@ -117,5 +124,6 @@ class Scratch(TopDownDecoder):
         self.refinenet2 = FeatureFusionBlock(level_channels[1], 8, unit, outs[1])
         self.refinenet1 = FeatureFusionBlock(level_channels[0], 4, unit, outs[0])
         head_in = outs[0] or level_channels[0]
+        self.fusion_channels = tuple(out or level for out, level in zip(outs, level_channels))
         self.output_conv = depth_head(head_in, head_channels, align_corners=False)
 

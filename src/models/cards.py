@@ -15,6 +15,7 @@ from typing import Callable, Tuple
 from src.models.dpt import dpt_hybrid, dpt_large
 from src.models.metric_head import MetricHead
 from src.models.midas_net import midas_v21, midas_v21_small
+from src.models.stereo_head import StereoDisparityNet
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -70,6 +71,8 @@ class DepthOutput:
 KITTI_DEPTH = DepthOutput("metric_depth", "metric depth in metres", 256.0, "metres x 256 (KITTI depth PNG units)")
 NYU_DEPTH = DepthOutput("metric_depth", "metric depth in metres", 1000.0, "millimetres")
 METRIC_OUTPUTS = {output.file_scale: output for output in (KITTI_DEPTH, NYU_DEPTH)}
+STEREO_DISPARITY = DepthOutput("stereo_disparity", "left-view disparity as a fraction of the image width "
+                                                   "(larger = nearer; depth = focal x baseline / (disparity x width))")
 
 
 def metric_output(file_scale):
@@ -135,11 +138,13 @@ class ModelCard:
         return {name: param.default for name, param in inspect.signature(self.builder).parameters.items()
                 if name not in fixed}
 
-    def build(self, head=None, **arch):
+    def build(self, head=None, stereo=False, **arch):
         """The network with the official architecture, some keys overridden (unknown keys: ValueError).
 
         ``head``: {"scale": s, "shift": t[, "file_scale": f]} of metric fine-tuning: it replaces a metric card's
         head constants, and a relative network gets it appended (:class:`~src.models.metric_head.MetricHead`).
+        ``stereo``: the network with the stereo disparity head (self-supervised stereo training,
+        :class:`~src.models.stereo_head.StereoDisparityNet`); not with a metric head.
         """
         valid = self.architecture_keys()
         unknown = sorted(set(arch) - set(valid))
@@ -150,13 +155,21 @@ class ModelCard:
         if head and self.output.is_metric:
             options.update(scale=head["scale"], shift=head["shift"])
         network = self.builder(**arch, **options)
+        if stereo:
+            if head or self.output.is_metric:
+                raise ValueError(f"{self.name}: the stereo head replaces the depth output; use a relative model type "
+                                 "without a metric head")
+            return StereoDisparityNet(network)
         if head and not self.output.is_metric:
             return MetricHead(network, head["scale"], head["shift"])
         return network
 
-    def depth_output(self, head=None):
-        """What the network's output means (the one place that decides it): the card's output, or metric depth
-        when a relative network carries a metric ``head`` (written in metres x ``head["file_scale"]``, default 1)."""
+    def depth_output(self, head=None, stereo=False):
+        """What the network's output means (the one place that decides it): the card's output, the left-view
+        disparity of a ``stereo`` network, or metric depth when a relative network carries a metric ``head``
+        (written in metres x ``head["file_scale"]``, default 1)."""
+        if stereo:
+            return STEREO_DISPARITY
         if self.output.is_metric or not head:
             return self.output
         return metric_output(head.get("file_scale", 1.0))

@@ -57,6 +57,7 @@ class DPTScratch(TopDownDecoder):
         self.refinenet3 = FusionBlock(features, 16)
         self.refinenet4 = FusionBlock(features, 32)
         self.output_conv = depth_head(features, HEAD_CHANNELS, align_corners=True)
+        self.fusion_channels = (features,) * 4
 
 
 class DPT(nn.Cell):

@@ -8,7 +8,7 @@ import time
 from src.training.checkpoints import save_train_state
 from src.training.optim import lr_at
 from src.training.setup import prepare_training
-from src.training.validation import validate
+from src.training.validation import validate, validate_stereo
 
 LOGGER = logging.getLogger(__name__)
 HISTORY_FIELDS = ["step", "loss", "encoder_lr", "decoder_lr", "val_loss", "val_abs_rel", "val_delta1"]
@@ -82,10 +82,14 @@ def log_step(config, run, step, outputs, step_time, history):
 
 def validate_step(config, run, step, history):
     """Validate on the held-out split, log it, and return the metrics."""
-    val = validate(run.network, run.loss_fn, run.eval_set, run.metric)
+    if run.stereo:
+        val = validate_stereo(run.network, run.loss_fn, run.eval_set)
+        LOGGER.info("validation at step %d on %d stereo pairs: loss %.5f", step, val["images"], val["loss"])
+    else:
+        val = validate(run.network, run.loss_fn, run.eval_set, run.metric)
+        LOGGER.info("validation at step %d on %d images: loss %.5f AbsRel %.4f delta>1.25 %.2f%%", step,
+                    val["images"], val["loss"], val["abs_rel"], val["delta1"])
     run.set_training_mode(config.train.freeze_bn)
-    LOGGER.info("validation at step %d on %d images: loss %.5f AbsRel %.4f delta>1.25 %.2f%%", step,
-                val["images"], val["loss"], val["abs_rel"], val["delta1"])
     history.add(step=step, val_loss=val["loss"], val_abs_rel=val["abs_rel"], val_delta1=val["delta1"])
     return val
 
@@ -109,7 +113,7 @@ def train(config, rank=0, rank_size=1):
     iterator = run.pipeline.dataset.create_dict_iterator(num_epochs=1)
     for batch in iterator:
         tic = time.perf_counter()
-        loss, overflow, scale, weights = run.train_step(batch["image"], batch["disparity"], batch["mask"])
+        loss, overflow, scale, weights = run.train_step(*(batch[name] for name in run.pipeline.columns[:3]))
         summary["loss"] = float(loss.asnumpy())
         step += 1
         timer.add(step, time.perf_counter() - tic)

@@ -23,6 +23,8 @@ from fractions import Fraction
 import mindspore as ms
 from mindspore import nn, ops
 
+from src.training.stereo_loss import StereoLoss
+
 REDUCTIONS = ("batch-based", "image-based")
 
 # Least-squares alignment treats a prediction as constant (s = t = 0, like det <= 0 in the official code)
@@ -339,11 +341,14 @@ LOSSES = {
     "ssitrim": (TrimmedProcrustesLoss, {"alpha": "loss_alpha", "scales": "loss_scales", "trim": "loss_trim"}),
     "gradient": (GradientMatchingLoss, {"scales": "loss_scales"}),
     "silog": (ScaleInvariantLogLoss, {"variance_focus": "silog_variance_focus", "scale": "silog_scale"}),
+    "stereo": (StereoLoss, {"alpha": "stereo_alpha", "smoothness_weight": "stereo_smoothness",
+                            "lr_weight": "stereo_lr_consistency"}),
 }
 
 
 def build_loss(name, **kwargs):
-    """Loss cell by name (``ssimse``, ``ssitrim``, ``gradient``, ``silog``); ``kwargs`` go to its constructor."""
+    """Loss cell by name (``ssimse``, ``ssitrim``, ``gradient``, ``silog``, ``stereo``); ``kwargs`` go to its
+    constructor."""
     if name not in LOSSES:
         raise ValueError(f"unknown loss '{name}', choose one of {', '.join(LOSSES)}")
     return LOSSES[name][0](**kwargs)

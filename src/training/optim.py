@@ -5,7 +5,8 @@ from mindspore import log as ms_log
 from mindspore import nn
 
 ENCODER_PREFIX = "pretrained."
-LR_SCHEDULES = ("poly", "constant")
+LR_SCHEDULES = ("poly", "constant", "halving")
+HALVING_AT = (0.6, 0.8)   # "halving": lr halved at 60 % and 80 % of the run (Godard et al. 2017)
 FUSED_SPARSE_ADAM_DEPRECATION = "'FusedSparseAdam' is deprecated"
 
 
@@ -39,10 +40,18 @@ def polynomial_lr(step, start_lr, end_lr, decay_steps, power):
     return (start_lr - end_lr) * (1.0 - progress) ** power + end_lr
 
 
+def halving_lr(step, start_lr, total_steps):
+    """Learning rate at global ``step`` (0-based): ``start_lr`` halved at each fraction of :data:`HALVING_AT`."""
+    return start_lr * 0.5 ** sum(step >= int(fraction * total_steps) for fraction in HALVING_AT)
+
+
 def lr_at(train_cfg, step, total_steps):
     """(encoder lr, decoder lr) used by the optimizer at global ``step`` of a run of ``total_steps``."""
     if train_cfg.lr_schedule == "constant":
         return train_cfg.encoder_lr, train_cfg.decoder_lr
+    if train_cfg.lr_schedule == "halving":
+        return (halving_lr(step, train_cfg.encoder_lr, total_steps),
+                halving_lr(step, train_cfg.decoder_lr, total_steps))
     return (polynomial_lr(step, train_cfg.encoder_lr, train_cfg.encoder_end_lr, total_steps, train_cfg.lr_power),
             polynomial_lr(step, train_cfg.decoder_lr, train_cfg.decoder_end_lr, total_steps, train_cfg.lr_power))
 
@@ -50,12 +59,15 @@ def lr_at(train_cfg, step, total_steps):
 def _group_lr(start_lr, end_lr, total_steps, train_cfg):
     if train_cfg.lr_schedule == "constant":
         return start_lr
+    if train_cfg.lr_schedule == "halving":
+        return [halving_lr(step, start_lr, total_steps) for step in range(total_steps)]
     return nn.PolynomialDecayLR(start_lr, end_lr, total_steps, train_cfg.lr_power)
 
 
 def build_optimizer(net, train_cfg, total_steps):
     """``nn.Adam`` over the trainable parameters of ``net``: encoder group at ``encoder_lr``, decoder group
-    at ``decoder_lr``; each decays polynomially to its end lr over ``total_steps`` (or stays constant).
+    at ``decoder_lr``; each decays polynomially to its end lr over ``total_steps`` (or stays constant, or is halved
+    at 60 % and 80 % of the run).
 
     Args:
         net: a MidasNet (parameter names ``pretrained.*`` and ``scratch.*``).
@@ -77,5 +89,5 @@ def build_optimizer(net, train_cfg, total_steps):
                        beta2=train_cfg.adam_beta2, eps=train_cfg.adam_eps, weight_decay=train_cfg.weight_decay)
 
 
-__all__ = ["ENCODER_PREFIX", "LR_SCHEDULES", "build_optimizer", "lr_at", "polynomial_lr",
+__all__ = ["ENCODER_PREFIX", "LR_SCHEDULES", "build_optimizer", "halving_lr", "lr_at", "polynomial_lr",
            "split_encoder_decoder"]

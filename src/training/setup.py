@@ -12,6 +12,7 @@ from src.config import save_config
 from src.data.augment import crop_shape
 from src.data.depth_files import DatasetError
 from src.data.pipeline import build_eval_split, build_train_pipeline, load_datasets, steps_per_epoch
+from src.data.pipeline import is_stereo
 from src.models import create_model, get_card
 from src.models.cards import KITTI_DEPTH, NYU_DEPTH
 from src.training.checkpoints import (checkpoint_step, latest_state, load_train_state, network_path,
@@ -28,6 +29,7 @@ LOGGER = logging.getLogger(__name__)
 AMP_LEVELS = ("O0", "O1", "O2", "O3")
 FLOAT32_CELLS = (nn.LayerNorm, nn.GroupNorm)
 AUTO_HEAD = "auto"
+STEREO_LOSS = "stereo"
 
 
 def init_distributed(train_cfg):
@@ -94,6 +96,7 @@ class TrainingRun:
     skip_on_overflow: bool = False
     metric: bool = False
     head: dict = None
+    stereo: bool = False
 
     def set_training_mode(self, freeze_bn):
         """Train mode for the step cell; BatchNorm back in inference mode when ``freeze_bn``."""
@@ -151,6 +154,19 @@ def file_scale(model_type, dataset_cfgs):
     return KITTI_DEPTH.file_scale if formats == {"kitti"} else NYU_DEPTH.file_scale
 
 
+def check_objective(train_cfg, stereo, metric):
+    """``stereo`` (self-supervised stereo training) after checking that loss and data agree; ValueError if not."""
+    if stereo and train_cfg.loss != STEREO_LOSS:
+        raise ValueError(f"stereo pairs train with --loss {STEREO_LOSS} (self-supervised, Godard et al. 2017), "
+                         f"got --loss {train_cfg.loss}")
+    if train_cfg.loss == STEREO_LOSS and not stereo:
+        raise ValueError(f"--loss {STEREO_LOSS} needs stereo datasets (format stereo, kitti_stereo or "
+                         "kitti_raw_stereo)")
+    if stereo and metric:
+        raise ValueError("stereo training predicts disparity: use a relative model type without --metric_head")
+    return stereo
+
+
 def _parse_head(text):
     try:
         scale, shift = (float(word) for word in text.split(","))
@@ -203,7 +219,7 @@ def _build_data(config, run, splits, normalization):
 def _build_model(config, run, resume_path):
     train_cfg = config.train
     ms.set_seed(train_cfg.seed)
-    run.network = create_model(run.model_type, config, run.head)
+    run.network = create_model(run.model_type, config, run.head, run.stereo)
     if resume_path is None:
         initialise(run.network, config.weights, train_cfg.pretrained_encoder, run.model_type)
     scale_sense, run.skip_on_overflow = loss_scale_sense(train_cfg, config.device_target)
@@ -236,9 +252,10 @@ def prepare_training(config, rank=0, rank_size=1):
     splits = load_datasets(config.data.train_datasets, config.data.val_fraction, metric)
     if not splits:
         raise DatasetError("train_datasets is empty: name at least one dataset")
+    stereo = check_objective(train_cfg, is_stereo(splits), metric)
     start_step, last_step, total_steps, per_epoch, resume_path = _schedule(config, splits, rank, rank_size)
     run = TrainingRun(model_type, out_dir, rank, rank_size, start_step, last_step, total_steps, per_epoch,
-                      metric=metric)
+                      metric=metric, stereo=stereo)
     if start_step >= last_step:
         LOGGER.info("nothing to do: checkpoint step %d >= last step %d", start_step, last_step)
         return run

@@ -51,8 +51,16 @@ def _add_scaled_tensor(weight, total, grad):
     return total + grad * ops.cast(weight, grad.dtype)
 
 
+def as_float32(prediction):
+    """A network output (a tensor, or the tuple of a stereo network's scales) cast to float32."""
+    if isinstance(prediction, tuple):
+        return tuple(ops.cast(scale, ms.float32) for scale in prediction)
+    return ops.cast(prediction, ms.float32)
+
+
 class NetWithLoss(nn.Cell):
-    """``loss(network(image) as float32, disparity, mask)``: image [B,3,S,S] -> scalar."""
+    """``loss(network(image) as float32, disparity, mask)``: image [B,3,S,S] -> scalar. Stereo training passes
+    the left and right views [B,3,S,S] in place of disparity and mask (``src.data.stereo.STEREO_COLUMNS``)."""
 
     def __init__(self, network, loss_fn):
         super().__init__(auto_prefix=False)
@@ -60,8 +68,7 @@ class NetWithLoss(nn.Cell):
         self.loss_fn = loss_fn
 
     def construct(self, image, disparity, mask):
-        prediction = ops.cast(self.network(image), ms.float32)
-        return self.loss_fn(prediction, disparity, mask)
+        return self.loss_fn(as_float32(self.network(image)), disparity, mask)
 
 
 class MidasTrainStep(nn.TrainOneStepWithLossScaleCell):

@@ -1,4 +1,5 @@
-"""Validation during training: the training loss and the MiDaS eval metrics on the held-out split.
+"""Validation during training: the training loss and the MiDaS eval metrics on the held-out split (stereo
+training: the stereo loss alone).
 
 Per image, the predicted disparity is aligned to the ground-truth disparity by least squares over the
 valid pixels (``src.evaluation.alignment``), inverted to depth and compared with the ground-truth depth
@@ -14,6 +15,7 @@ import numpy as np
 
 from src.evaluation.alignment import aligned_depth
 from src.evaluation.metrics import abs_rel, delta_error
+from src.training.step import as_float32
 
 LOGGER = logging.getLogger(__name__)
 MIN_DISPARITY = 0.01
@@ -38,6 +40,20 @@ def metric_image_metrics(prediction, disparity, mask):
     gt_depth = 1.0 / disparity[valid].astype(np.float64)
     depth = prediction[valid].astype(np.float64)
     return abs_rel(depth, gt_depth), delta_error(depth, gt_depth, 1.25)
+
+
+def validate_stereo(network, loss_fn, dataset):
+    """Mean stereo loss of a :class:`~src.models.stereo_head.StereoDisparityNet` (inference mode, all four
+    scales) over the held-out pairs of ``dataset`` (columns image, left, right); the same dict as
+    :func:`validate` with NaN AbsRel and δ>1.25 (stereo pairs have no depth)."""
+    network.set_train(False)
+    losses, weights = [], []
+    for batch in dataset.create_dict_iterator(num_epochs=1):
+        disparities = as_float32(network.disparities(batch["image"]))
+        losses.append(float(loss_fn(disparities, batch["left"], batch["right"]).asnumpy()))
+        weights.append(batch["image"].shape[0])
+    return {"loss": float(np.average(losses, weights=weights)), "abs_rel": float("nan"), "delta1": float("nan"),
+            "images": int(sum(weights))}
 
 
 def validate(network, loss_fn, dataset, metric=False):

@@ -10,6 +10,7 @@ import os
 import mindspore as ms
 import numpy as np
 
+from src.models.stereo_head import StereoDisparityNet, is_stereo_checkpoint
 from src.weights.names import torch_names
 from src.weights.torchfile import TorchFileError, read_torch_file
 
@@ -143,12 +144,19 @@ def metric_head_entries(head):
 
 def load_weights(net, path):
     """Load ``.ckpt`` or official ``.pt`` weights into ``net`` strictly; returns ``net``. A stored metric head
-    is not loaded: ``net`` keeps the head it was built with."""
+    is not loaded: ``net`` keeps the head it was built with. Weights without a stereo head go into the network
+    of a :class:`~src.models.stereo_head.StereoDisparityNet` (its head keeps its initialisation)."""
     arrays, is_torch = read_weight_file(path)
     arrays, head = split_metric_head(arrays)
     if head:
         LOGGER.info("%s: stored metric head %s not loaded (the network's head is kept)", path, head)
-    return load_arrays(net, fit_weights(arrays, is_torch, net, path), path)
+    target = net
+    if isinstance(net, StereoDisparityNet) and not is_stereo_checkpoint(arrays):
+        LOGGER.info("%s has no stereo head: the network is loaded, the stereo head starts from its initialisation",
+                    path)
+        target = net.network
+    load_arrays(target, fit_weights(arrays, is_torch, target, path), path)
+    return net
 
 
 def save_weights(arrays, path):
