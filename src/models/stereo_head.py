@@ -44,12 +44,8 @@ class StereoDisparityNet(nn.Cell):
         self.stereo_head = StereoHead(network.scratch.fusion_channels)
         self.stereo_head.update_parameters_name(STEREO_HEAD_PREFIX)  # this cell adds no prefix to its children
 
-    def disparities(self, x):
-        """[B, 3, H, W] → the four scales [B, 2, H / 2^s, W / 2^s] (fraction of the width), in either mode."""
-        return self.stereo_head(self.network.scratch.fusion(*self.network.pretrained(x)))
-
     def construct(self, x):
-        disparities = self.disparities(x)
+        disparities = self.stereo_head(self.network.scratch.fusion(*self.network.pretrained(x)))
         if self.training:
             return disparities
         return disparities[0][:, 0]

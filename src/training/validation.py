@@ -15,7 +15,7 @@ import numpy as np
 
 from src.evaluation.alignment import aligned_depth
 from src.evaluation.metrics import abs_rel, delta_error
-from src.training.step import as_float32
+from src.training.step import as_float32, freeze_batch_norm
 
 LOGGER = logging.getLogger(__name__)
 MIN_DISPARITY = 0.01
@@ -43,13 +43,15 @@ def metric_image_metrics(prediction, disparity, mask):
 
 
 def validate_stereo(network, loss_fn, dataset):
-    """Mean stereo loss of a :class:`~src.models.stereo_head.StereoDisparityNet` (inference mode, all four
-    scales) over the held-out pairs of ``dataset`` (columns image, left, right); the same dict as
-    :func:`validate` with NaN AbsRel and δ>1.25 (stereo pairs have no depth)."""
-    network.set_train(False)
+    """Mean stereo loss of a :class:`~src.models.stereo_head.StereoDisparityNet` (possibly cast by
+    ``mindspore.amp``) over the held-out pairs of ``dataset`` (columns image, left, right): training mode, which
+    returns all four scales, with every BatchNorm on its running statistics. The same dict as :func:`validate`
+    with NaN AbsRel and δ>1.25 (stereo pairs have no depth)."""
+    network.set_train(True)
+    freeze_batch_norm(network)
     losses, weights = [], []
     for batch in dataset.create_dict_iterator(num_epochs=1):
-        disparities = as_float32(network.disparities(batch["image"]))
+        disparities = as_float32(network(batch["image"]))
         losses.append(float(loss_fn(disparities, batch["left"], batch["right"]).asnumpy()))
         weights.append(batch["image"].shape[0])
     return {"loss": float(np.average(losses, weights=weights)), "abs_rel": float("nan"), "delta1": float("nan"),
