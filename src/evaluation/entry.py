@@ -1,8 +1,9 @@
-"""``midas_eval.py``: the protocol of ``eval.protocol`` (zero-shot MiDaS, or metric depth) run on its sets."""
+"""``midas_eval.py``: the protocol of ``eval.protocol`` (zero-shot MiDaS, metric depth, or KITTI 2015 stereo) run on its sets."""
 from src.evaluation.metric_eval import evaluate_metric
+from src.evaluation.stereo_eval import evaluate_stereo
 from src.evaluation.zero_shot import evaluate
 
-PROTOCOLS = {"zero_shot": evaluate, "metric": evaluate_metric}
+PROTOCOLS = {"zero_shot": evaluate, "metric": evaluate_metric, "stereo": evaluate_stereo}
 
 
 def run_protocol(config):

@@ -10,7 +10,7 @@ from src.device import context_from_config
 from src.fileio.images import ImageReadError, list_images, read_image, write_depth
 from src.fileio.paths import check_output_dir
 from src.inference.batching import Prepared, run_pipeline
-from src.inference.predictor import build_predictor
+from src.inference.predictor import build_predictor, stereo_postprocessed
 from src.inference.transforms import crop_kitti
 from src.models.cards import KITTI_DEPTH, STEREO_DISPARITY, metric_models
 
@@ -171,8 +171,8 @@ def run_folder(config):
     """``midas_run.py``: depth maps of every image of ``config.run.input_path``; returns the exit code."""
     image_paths = check_run_request(config)
     context_from_config(config)
-    predictor = build_predictor(config, config.weights)
     run = config.run
+    predictor = stereo_postprocessed(build_predictor(config, config.weights), run.stereo_postprocess)
     options = output_options(run, predictor.output, predictor.model_type)
     if options.scale != 1.0:
         LOGGER.info("%s: depth in %s as isl-org/DPT run_monodepth.py writes it%s", predictor.model_type,

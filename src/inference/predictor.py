@@ -14,6 +14,7 @@ from src.export.runners import load_exported
 from src.export.sidecar import ExportedModelError, is_runnable_export, sidecar_output, sidecar_preprocessing
 from src.inference.transforms import prepare_input, resize_bicubic
 from src.models import create_model, get_card
+from src.models.cards import STEREO_DISPARITY
 from src.models.folding import fold_batchnorm
 from src.models.stereo_head import is_stereo_checkpoint
 from src.weights.checkpoint import fit_weights, load_arrays, read_weight_file, split_metric_head
@@ -64,6 +65,35 @@ class DepthPredictor:
         """Network inputs [1, 3, h, w] of one (h, w), run as one batch → float32 [H, W] outputs at ``image_sizes``."""
         outputs = self.predict_network_batch(net_inputs)
         return [resize_bicubic(output, height, width) for output, (height, width) in zip(outputs, image_sizes)]
+
+
+def post_process_disparity(disparity, flipped_back):
+    """monodepth's ``post_process_disparity``: disparities [B, h, w] of the images and of their mirrored copies
+    (flipped back) → [B, h, w] float32; each map fills the left 5 % columns where the other is occluded."""
+    l_mask = 1.0 - np.clip(20.0 * (np.linspace(0.0, 1.0, disparity.shape[-1]) - 0.05), 0.0, 1.0)
+    r_mask = l_mask[::-1]
+    mean = 0.5 * (disparity + flipped_back)
+    return (r_mask * disparity + l_mask * flipped_back + (1.0 - l_mask - r_mask) * mean).astype(np.float32)
+
+
+def stereo_postprocessed(predictor, enabled):
+    """``predictor`` whose forward runs each batch and its mirror image, combined by :func:`post_process_disparity`
+    at network resolution (``enabled``); ValueError if the network is not a stereo network."""
+    if not enabled:
+        return predictor
+    if predictor.output != STEREO_DISPARITY:
+        raise ValueError(f"--stereo_postprocess needs a stereo network (stereo_head.* weights); "
+                         f"{predictor.model_type} outputs {predictor.output.description}")
+    forward = predictor.forward
+
+    def run(batch):
+        shape = (batch.shape[0],) + batch.shape[2:]
+        disparity = np.asarray(forward(batch), dtype=np.float32).reshape(shape)
+        mirrored = np.asarray(forward(np.ascontiguousarray(batch[..., ::-1])), dtype=np.float32).reshape(shape)
+        return post_process_disparity(disparity, mirrored[..., ::-1])
+
+    predictor.forward = run
+    return predictor
 
 
 def network_forward(net, dynamic_shape=False):

@@ -7,6 +7,7 @@ from src.evaluation.sets.base import DatasetNotFoundError, EvalDataError, EvalSe
 from src.evaluation.sets.diw import DIW
 from src.evaluation.sets.eth3d import ETH3D
 from src.evaluation.sets.kitti import Kitti
+from src.evaluation.sets.kitti_2015 import Kitti2015
 from src.evaluation.sets.kitti_eigen import KittiEigen
 from src.evaluation.sets.nyu import NYU
 from src.evaluation.sets.nyu_eigen import NYUEigen
@@ -18,6 +19,7 @@ EVAL_SETS = {cls.name: cls for cls in (DIW, ETH3D, Sintel, Kitti, NYU, TUM)}
 DATA_NAMES = tuple(EVAL_SETS) + ("all",)
 METRIC_SETS = {cls.name: cls for cls in (KittiEigen, NYUEigen)}
 METRIC_DATA_NAMES = tuple(METRIC_SETS) + ("all",)
+STEREO_SETS = {Kitti2015.name: Kitti2015}
 
 
 def selected_sets(data_name):
@@ -52,7 +54,8 @@ def datapath_key(name):
     return f"datapath_{name}"
 
 
-__all__ = ["EVAL_SETS", "DATA_NAMES", "METRIC_SETS", "METRIC_DATA_NAMES", "selected_sets", "selected_metric_sets",
+__all__ = ["EVAL_SETS", "DATA_NAMES", "METRIC_SETS", "METRIC_DATA_NAMES", "STEREO_SETS", "selected_sets",
+           "selected_metric_sets",
            "create_eval_set", "datapath_key", "EvalSet", "EvalSettings",
            "EvalDataError", "DatasetNotFoundError", "DIW", "ETH3D", "Sintel",
-           "Kitti", "NYU", "TUM", "KittiEigen", "NYUEigen"]
+           "Kitti", "NYU", "TUM", "KittiEigen", "NYUEigen", "Kitti2015"]
