@@ -1,9 +1,11 @@
-"""Zero-shot evaluation on DIW, ETH3D, Sintel, KITTI, NYUv2 and TUM (MiDaS protocol), or metric-depth evaluation.
+"""Zero-shot evaluation on DIW, ETH3D, Sintel, KITTI, NYUv2 and TUM (MiDaS), metric depth, or KITTI 2015 stereo.
 
     python midas_eval.py --data_name all --weights midas_v21-f6b98070.pt --datapath_NYU /data/NYU \
         --eval_output_dir eval_results
     python midas_eval.py --protocol metric --data_name KITTI_Eigen --datapath_KITTI_Eigen /data/KITTI \
         --pred_path predictions --garg_crop true --do_kb_crop true
+    python midas_eval.py --protocol stereo --data_name KITTI_2015 --datapath_KITTI_2015 /data/data_scene_flow \
+        --weights runs/stereo/midas_v21_small-step00001000.ckpt --stereo_postprocess true
 
 Writes val.json (headline metric per set), metrics.json and per_image.csv in eval_output_dir.
 Exit status: 0 every requested set complete; 1 a set or some images failed (the rest is written);

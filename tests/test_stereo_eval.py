@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import midas_eval
+import midas_export
 import midas_run
 from src.config import load_config, save_config
 from src.fileio.images import read_image, read_pfm
@@ -76,6 +77,20 @@ def test_run_postprocess_matches_monodepth(stereo_ckpt):
         np.testing.assert_allclose(written, expected_disparity(config_path, ckpt, rgb, True), rtol=1e-5, atol=1e-7)
         plain = expected_disparity(config_path, ckpt, rgb, False)
         assert np.abs(written - plain).max() > 1e-4   # the mirrored pass changes the result
+
+
+def test_run_postprocess_of_an_export(stereo_ckpt):
+    config_path, ckpt, base = stereo_ckpt
+    name = str(base / "stereo_export")
+    assert midas_export.main(["--config", config_path, "--weights", ckpt, "--file_format", "MINDIR", "--height", "32",
+                              "--width", "64", "--file_name", name]) == 0
+    images, out = base / "export_in", base / "export_out"
+    write_images(images, [(40, 56)], seed=2)
+    assert midas_run.main(["--config", config_path, "--weights", name + ".mindir", "--input_path", str(images),
+                           "--output_path", str(out), "--stereo_postprocess", "true"]) == 0
+    rgb = read_image(str(images / f"{IDS[0]}_10.png"))
+    np.testing.assert_allclose(read_pfm(str(out / f"{IDS[0]}_10.pfm"))[0],
+                               expected_disparity(config_path, name + ".mindir", rgb, True), rtol=1e-5, atol=1e-7)
 
 
 def test_postprocess_refused_for_a_relative_network(tmp_path, capsys):

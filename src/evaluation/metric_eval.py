@@ -11,7 +11,6 @@ import os
 
 import numpy as np
 
-from src.device import context_from_config
 from src.evaluation.metric_predictions import network_alignment, network_source, png_source
 from src.evaluation.metric_protocol import (METRIC_NAMES, MetricSettings, NoValidPixels, expected_prediction_shape,
                                             score_metric_image)
@@ -19,7 +18,7 @@ from src.evaluation.protocol import ResultWriter, SetResult, Stages, evaluate_se
 from src.evaluation.sets import METRIC_SETS, DatasetNotFoundError, EvalDataError, datapath_key, selected_metric_sets
 from src.fileio.images import DataFileError
 from src.fileio.paths import check_output_dir
-from src.inference.predictor import build_predictor
+from src.inference.predictor import configured_predictor
 
 LOGGER = logging.getLogger(__name__)
 PROTOCOL_SOURCE = "BTS/AdaBins utils/eval_with_pngs.py"
@@ -91,12 +90,8 @@ def prediction_source(config):
             raise ValueError("--align applies to a network's output (--weights); saved predictions are metric depth")
         return (png_source(eval_cfg.pred_path), None,
                 {"predictions": "png", "pred_path": os.path.abspath(eval_cfg.pred_path), "align": None})
-    if not config.weights:
-        raise ValueError("no predictions: pass --pred_path FOLDER (saved PNGs) or --weights FILE (a network)")
-    if not os.path.isfile(config.weights):
-        raise FileNotFoundError(f"{config.weights}: weights file not found")
-    context_from_config(config)
-    predictor = build_predictor(config, config.weights)
+    predictor = configured_predictor(
+        config, "no predictions: pass --pred_path FOLDER (saved PNGs) or --weights FILE (a network)")
     aligner, info = network_alignment(predictor.output, predictor.model_type, eval_cfg.align)
     info = dict(predictions="network", weights=os.path.abspath(config.weights), model_type=predictor.model_type,
                 preprocessing=predictor.preprocessing.as_dict(), **info)

@@ -11,12 +11,11 @@ import os
 
 import numpy as np
 
-from src.device import context_from_config
 from src.evaluation.metric_protocol import NoValidPixels
 from src.evaluation.protocol import ResultWriter, SetResult, Stages, evaluate_set
 from src.evaluation.sets import STEREO_SETS, datapath_key
 from src.evaluation.sets.base import EvalDataError
-from src.inference.predictor import build_predictor, stereo_postprocessed
+from src.inference.predictor import configured_predictor, stereo_postprocessed
 from src.models.cards import STEREO_DISPARITY
 
 STEREO_COLUMNS = ("d1_all", "epe", "outliers")
@@ -87,12 +86,7 @@ def evaluate_stereo(config):
     eval_sets = [cls(eval_cfg[datapath_key(name)]) for name, cls in STEREO_SETS.items()]
     for eval_set in eval_sets:
         eval_set.sample_names()
-    if not config.weights:
-        raise ValueError("--protocol stereo evaluates a network: pass --weights FILE")
-    if not os.path.isfile(config.weights):
-        raise FileNotFoundError(f"{config.weights}: weights file not found")
-    context_from_config(config)
-    predictor = build_predictor(config, config.weights)
+    predictor = configured_predictor(config, "--protocol stereo evaluates a network: pass --weights FILE")
     if predictor.output != STEREO_DISPARITY:
         raise ValueError(f"--protocol stereo needs a stereo network (stereo_head.* weights); {predictor.model_type} "
                          f"outputs {predictor.output.description}")

@@ -6,10 +6,12 @@ that maps a normalised float32 [1, 3, h, w] image to the output map [1, h, w]; a
 image becomes that input.
 """
 import logging
+import os
 
 import mindspore as ms
 import numpy as np
 
+from src.device import context_from_config
 from src.export.runners import load_exported
 from src.export.sidecar import ExportedModelError, is_runnable_export, sidecar_output, sidecar_preprocessing
 from src.inference.transforms import prepare_input, resize_bicubic
@@ -165,3 +167,14 @@ def build_predictor(config, weights_path):
         LOGGER.info("dynamic shape: one graph for every input size, compiled on the first batch")
     return DepthPredictor(network_forward(net, dynamic), get_card(model_type).preprocessing(config.input_size),
                           model_type, output)
+
+
+def configured_predictor(config, missing):
+    """:func:`build_predictor` of ``config.weights`` on the configured device; ValueError ``missing`` without
+    weights, FileNotFoundError naming a weights file that does not exist."""
+    if not config.weights:
+        raise ValueError(missing)
+    if not os.path.isfile(config.weights):
+        raise FileNotFoundError(f"{config.weights}: weights file not found")
+    context_from_config(config)
+    return build_predictor(config, config.weights)
