@@ -82,7 +82,7 @@ def evaluate_stereo(config):
     eval_cfg = config.eval
     if eval_cfg.data_name not in (*STEREO_SETS, "all"):
         raise ValueError(f"unknown data_name '{eval_cfg.data_name}' for --protocol stereo; choose "
-                         f"{', '.join(STEREO_SETS)}")
+                         f"{', '.join(STEREO_SETS)} or all")
     eval_sets = [cls(eval_cfg[datapath_key(name)]) for name, cls in STEREO_SETS.items()]
     for eval_set in eval_sets:
         eval_set.sample_names()

@@ -1,7 +1,8 @@
 """Readers of the six MiDaS zero-shot test sets behind one interface (:class:`EvalSet`), and a registry.
 
 ``EVAL_SETS`` maps the ``--data_name`` of each set to its reader class, in the paper's column order;
-``METRIC_SETS`` holds the sets of the metric-depth protocol (``--protocol metric``).
+``METRIC_SETS`` holds the sets of the metric-depth protocol (``--protocol metric``), ``STEREO_SETS`` those of
+``--protocol stereo``.
 """
 from src.evaluation.sets.base import DatasetNotFoundError, EvalDataError, EvalSet, EvalSettings
 from src.evaluation.sets.diw import DIW
@@ -27,7 +28,8 @@ def selected_sets(data_name):
     if data_name == "all":
         return list(EVAL_SETS)
     if data_name not in EVAL_SETS:
-        hint = " (a metric set: add --protocol metric)" if data_name in METRIC_SETS else ""
+        hint = {**dict.fromkeys(METRIC_SETS, " (a metric set: add --protocol metric)"),
+                **dict.fromkeys(STEREO_SETS, " (a stereo set: add --protocol stereo)")}.get(data_name, "")
         raise ValueError(f"unknown data_name '{data_name}'{hint}; choose one of {', '.join(DATA_NAMES)}")
     return [data_name]
 
