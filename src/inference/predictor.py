@@ -71,7 +71,8 @@ class DepthPredictor:
 
 def post_process_disparity(disparity, flipped_back):
     """monodepth's ``post_process_disparity``: disparities [B, h, w] of the images and of their mirrored copies
-    (flipped back) → [B, h, w] float32; each map fills the left 5 % columns where the other is occluded."""
+    (flipped back) → [B, h, w] float32: the leftmost 5 % of columns from the flipped-back map, the rightmost 5 %
+    from the image's, linear ramps to their mean over the next 5 %, the mean elsewhere."""
     l_mask = 1.0 - np.clip(20.0 * (np.linspace(0.0, 1.0, disparity.shape[-1]) - 0.05), 0.0, 1.0)
     r_mask = l_mask[::-1]
     mean = 0.5 * (disparity + flipped_back)
