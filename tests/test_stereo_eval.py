@@ -64,6 +64,7 @@ def write_images(folder, sizes, seed):
         cv2.imwrite(str(folder / f"{IDS[index]}_10.png"), rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
+@pytest.mark.slow
 def test_run_postprocess_matches_monodepth(stereo_ckpt):
     config_path, ckpt, base = stereo_ckpt
     images = base / "pp_in"
@@ -112,6 +113,7 @@ def build_kitti_2015(root, seed=0):
         _write_png16(str(root / "training" / "disp_occ_0" / f"{name}_10.png"), np.round(disparity * 256))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("postprocess", [False, True])
 def test_kitti_2015_d1_all_and_epe(stereo_ckpt, postprocess):
     config_path, ckpt, base = stereo_ckpt
