@@ -318,6 +318,10 @@ class MidasReference(nn.Module):
 
     def forward(self, x):
         """Official ``MidasNet.forward`` / ``MidasNet_small.forward``."""
+        return torch.squeeze(self.scratch.output_conv(self.fusion(x)[0]), dim=1)
+
+    def fusion(self, x):
+        """The four fusion outputs (path_1 .. path_4, strides 2, 4, 8, 16 of ``x``), as the official forward."""
         layer_1 = self.pretrained.layer1(x)
         layer_2 = self.pretrained.layer2(layer_1)
         layer_3 = self.pretrained.layer3(layer_2)
@@ -330,7 +334,7 @@ class MidasReference(nn.Module):
         path_3 = self.scratch.refinenet3(path_4, layer_3_rn)
         path_2 = self.scratch.refinenet2(path_3, layer_2_rn)
         path_1 = self.scratch.refinenet1(path_2, layer_1_rn)
-        return torch.squeeze(self.scratch.output_conv(path_1), dim=1)
+        return path_1, path_2, path_3, path_4
 
 
 def build_midas_v21(stem_channels=64, planes=(64, 128, 256, 512), layers=(3, 4, 23, 3), groups=32,

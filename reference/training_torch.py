@@ -46,13 +46,17 @@ def random_batch(seed, batch=2, size=64):
     return image, disparity, mask
 
 
-def torch_adam_step(reference, image, disparity, mask, encoder_lr, decoder_lr, betas=(0.9, 0.999), eps=1e-8):
-    """One ``torch.optim.Adam`` step of ``reference`` (train mode) on :func:`torch_ssitrim`, encoder
-    (``pretrained.*``) and decoder at their own learning rates.
+def torch_adam_step(reference, image, loss_fn, encoder_lr, decoder_lr, betas=(0.9, 0.999), eps=1e-8,
+                    upstream=None):
+    """One ``torch.optim.Adam`` step of ``reference`` (train mode) on ``loss_fn(prediction)`` (e.g.
+    :func:`torch_ssitrim` of the prediction and a batch's targets), encoder (``pretrained.*``) and decoder at their
+    own learning rates.
 
     MindSpore's Adam adds eps to sqrt(v) before the bias correction, torch after: the same first step needs
-    torch eps = eps / sqrt(1 - beta2), used here. Returns (loss, prediction [B, H, W] before the step,
-    {parameter name: gradient}); parameters without a gradient (never executed) are absent.
+    torch eps = eps / sqrt(1 - beta2), used here. Returns (loss, prediction before the step as NumPy: an array, or
+    a tuple of arrays for a network with several outputs, {parameter name: gradient}); parameters without a
+    gradient (never executed) are absent. With ``upstream`` (NumPy arrays, one per output) the network backpropagates
+    those as the loss's gradient with respect to its outputs instead of the gradient of ``loss_fn``.
     """
     reference.train()
     encoder = [p for n, p in reference.named_parameters() if n.startswith("pretrained.")]
@@ -60,17 +64,25 @@ def torch_adam_step(reference, image, disparity, mask, encoder_lr, decoder_lr, b
     optimizer = torch.optim.Adam([{"params": encoder, "lr": encoder_lr}, {"params": decoder, "lr": decoder_lr}],
                                  betas=betas, eps=eps / np.sqrt(1 - betas[1]))
     prediction = reference(torch.from_numpy(image))
-    loss = torch_ssitrim(prediction, torch.from_numpy(disparity), torch.from_numpy(mask))
+    loss = loss_fn(prediction)
     optimizer.zero_grad()
-    loss.backward()
+    if upstream is None:
+        loss.backward()
+    else:
+        outputs = prediction if isinstance(prediction, tuple) else (prediction,)
+        torch.autograd.backward(outputs, [torch.from_numpy(grad) for grad in upstream])
     gradients = {name: param.grad.numpy().copy() for name, param in reference.named_parameters()
                  if param.grad is not None}
     optimizer.step()
+    if isinstance(prediction, tuple):
+        return loss.item(), tuple(output.detach().numpy() for output in prediction), gradients
     return loss.item(), prediction.detach().numpy(), gradients
 
 
-def ssitrim_gradient(prediction, disparity, mask):
-    """d torch_ssitrim / d prediction at a NumPy ``prediction`` [B, H, W]."""
-    prediction = torch.from_numpy(prediction).requires_grad_(True)
-    torch_ssitrim(prediction, torch.from_numpy(disparity), torch.from_numpy(mask)).backward()
-    return prediction.grad.numpy()
+def loss_gradient(loss_fn, prediction):
+    """[d loss_fn / d output] at a NumPy ``prediction``: an array (one output), or a tuple of arrays (passed to
+    ``loss_fn`` as a tuple of tensors)."""
+    outputs = [torch.from_numpy(output).requires_grad_(True)
+               for output in (prediction if isinstance(prediction, tuple) else (prediction,))]
+    loss_fn(tuple(outputs) if isinstance(prediction, tuple) else outputs[0]).backward()
+    return [output.grad.numpy() for output in outputs]

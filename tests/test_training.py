@@ -4,7 +4,6 @@ The PyTorch side is independent of ``src``: the reference network of tests/refer
 scale-and-shift-invariant loss written below from the paper's definition, ``torch.optim.Adam``.
 """
 import csv
-import dataclasses
 import os
 import subprocess
 import sys
@@ -14,15 +13,13 @@ import pytest
 
 import mindspore as ms
 
-from src.config import Config
 from demo.synthetic import write_synthetic_dataset
 from src.training.losses import TrimmedProcrustesLoss
 from src.models import create_model
 from src.training.init_weights import load_imagenet_encoder
 from src.training.optim import build_optimizer
-from src.training.step import MidasTrainStep, NetWithLoss, build_train_step, freeze_batch_norm
+from src.training.step import NetWithLoss, build_train_step, freeze_batch_norm
 from src.weights.checkpoint import convert_state_dict
-from src.weights.names import torch_names
 from tests.helpers import TINY_ARCH, TINY_ARGS
 
 torch = pytest.importorskip("torch")
@@ -30,95 +27,15 @@ from reference.dpt_paired import DPT_TINY_ARCH, MS_BUILDERS, TORCH_BUILDERS  # p
 from reference.dpt_random_weights import randomize_dpt_  # pylint: disable=wrong-import-position
 from reference.midas_torch import build_reference  # noqa: E402  pylint: disable=wrong-import-position
 from reference.random_weights import export_state_dict, randomize_  # noqa: E402  pylint: disable=wrong-import-position
-from reference.training_torch import random_batch, ssitrim_gradient, torch_adam_step  # noqa: E402
+from reference.training_torch import random_batch, torch_ssitrim  # noqa: E402  pylint: disable=wrong-import-position
+from tests.step_parity import TRAIN_CFG, Objective, assert_within, one_step_errors  # pylint: disable=wrong-import-position
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENCODER_LR, DECODER_LR, BETA1, BETA2, EPS = 1e-5, 1e-4, 0.9, 0.999, 1e-8
-TRAIN_CFG = Config({"lr_schedule": "poly", "encoder_lr": ENCODER_LR, "decoder_lr": DECODER_LR,
-                    "encoder_end_lr": 1e-8, "decoder_end_lr": 1e-7, "lr_power": 0.5, "adam_beta1": BETA1,
-                    "adam_beta2": BETA2, "adam_eps": EPS, "weight_decay": 0.0})
-TORCH_EPS = EPS / np.sqrt(1 - BETA2)  # torch_adam_step's eps for the same first step
 
 
-def loaded_net(build, torch_weights):
-    """``build()`` with the reference's weights, in train mode; returns (net, its initial arrays)."""
-    net = build()
-    weights = convert_state_dict(torch_weights, net)
-    ms.load_param_into_net(net, {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in weights.items()})
-    net.set_train(True)
-    return net, weights
-
-
-def one_step_errors(reference, build, batch_seed=1, never_run=()):
-    """One GRAPH-mode MidasTrainStep of ``build()`` against one torch Adam step of ``reference`` (same weights,
-    same batch). Returns (relative loss error, {name: parameter error}, {name: gradient error}), errors relative
-    to each tensor's largest magnitude; asserts that parameters whose name contains one of ``never_run`` are
-    unchanged on both sides, that torch updated every other trainable parameter, and that the batch does not
-    straddle a discontinuity of ssitrim (see test_one_train_step_matches_pytorch)."""
-    torch_weights = export_state_dict(reference)
-    image, disparity, mask = random_batch(seed=batch_seed)
-    ms.set_context(mode=ms.PYNATIVE_MODE)  # no graph to compile for this one forward pass
-    ms_prediction = loaded_net(build, torch_weights)[0](ms.Tensor(image)).asnumpy()
-    ms.set_context(mode=ms.GRAPH_MODE)
-    net, initial = loaded_net(build, torch_weights)
-    step = MidasTrainStep(net, TrimmedProcrustesLoss(), build_optimizer(net, TRAIN_CFG, total_steps=10),
-                          ms.Tensor(1.0, ms.float32))
-    step.set_train(True)
-    ms_loss = float(step(ms.Tensor(image), ms.Tensor(disparity), ms.Tensor(mask))[0].asnumpy())
-    loss, torch_prediction, torch_grads = torch_adam_step(reference, image, disparity, mask, ENCODER_LR, DECODER_LR,
-                                                          (BETA1, BETA2), EPS)
-    want_gradient = ssitrim_gradient(torch_prediction, disparity, mask)
-    assert np.abs(ssitrim_gradient(ms_prediction, disparity, mask) - want_gradient).max() <= \
-        1e-5 * np.abs(want_gradient).max(), "this batch straddles a discontinuity of ssitrim: choose other seeds"
-    # Adam's first moment after one step is (1 - beta1) * gradient: compare the gradients through it.
-    ms_grads = {p.name[len("moment1."):]: p.asnumpy() / (1 - BETA1) for p in step.optimizer.moment1}
-    torch_keys = torch_names(net)
-    expected = convert_state_dict(export_state_dict(reference), net)
-    trained = {p.name for p in net.trainable_params()}
-    errors = StepErrors(abs(ms_loss - loss) / abs(loss))
-    for name, param in net.parameters_and_names():
-        want, got = expected[name], param.asnumpy()
-        if any(part in name for part in never_run):  # no gradient, no update
-            assert np.array_equal(got, initial[name]) and np.array_equal(want, initial[name]), name
-            continue
-        errors.parameters[name] = np.abs(got - want).max() / np.abs(want).max()
-        if name in trained:  # not a BatchNorm running statistic
-            assert not np.array_equal(want, initial[name]), f"{name} was not updated by the torch step"
-            grad = torch_grads[torch_keys[name]]
-            errors.gradients[name] = np.abs(ms_grads[name] - grad).max() / np.abs(grad).max()
-            saturated = np.abs(grad) >= 10 * TORCH_EPS  # Adam's first step is +-lr there, whatever |g|
-            errors.saturated[name] = np.abs(got - want)[saturated].max(initial=0) / np.abs(want).max()
-            learning_rate = ENCODER_LR if name.startswith("pretrained.") else DECODER_LR
-            unexplained = (got - want) / learning_rate + first_adam_step(ms_grads[name]) - first_adam_step(grad)
-            errors.near_eps_steps[name] = np.abs(unexplained)[~saturated].max(initial=0)
-    return errors
-
-
-def first_adam_step(gradient):
-    """The first Adam update in units of the learning rate, g / (|g| + eps), of both frameworks' conventions."""
-    return gradient / (np.abs(gradient) + TORCH_EPS)
-
-
-@dataclasses.dataclass
-class StepErrors:
-    """Differences of one MindSpore step from the torch step, relative to each tensor's largest magnitude.
-
-    ``saturated``: parameter elements whose torch gradient is >= 10 x torch's Adam eps, where the first
-    Adam step is ~ -lr * sign(g) and insensitive to gradient rounding; ``near_eps_steps``: for the other
-    elements, where the step lr * g / (|g| + eps) turns a float32-level gradient difference into a visible
-    fraction of lr, the part of the step difference (in units of lr) that the two gradients do not explain.
-    """
-
-    loss: float
-    parameters: dict = dataclasses.field(default_factory=dict)
-    gradients: dict = dataclasses.field(default_factory=dict)
-    saturated: dict = dataclasses.field(default_factory=dict)
-    near_eps_steps: dict = dataclasses.field(default_factory=dict)
-
-
-def assert_within(errors, bound, what):
-    bad = {k: float(v) for k, v in errors.items() if v > bound}
-    assert not bad, f"{what} differing by more than {bound} relative: {bad}"
+def ssitrim_objective(batch_seed=1):
+    """The trimmed scale-and-shift-invariant loss on both sides and the deterministic batch ``batch_seed``."""
+    return Objective(TrimmedProcrustesLoss(), torch_ssitrim, random_batch(seed=batch_seed))
 
 
 @pytest.mark.slow
@@ -138,7 +55,7 @@ def test_one_train_step_matches_pytorch():
     model_type, arch = "midas_v21", TINY_ARCH["midas_v21"]
     reference = build_reference(model_type, **arch)
     randomize_(reference, seed=3)
-    errors = one_step_errors(reference, lambda: create_model(model_type, {model_type: arch}),
+    errors = one_step_errors(reference, lambda: create_model(model_type, {model_type: arch}), ssitrim_objective(),
                              never_run=("refinenet4.resConfUnit1",))  # SPEC trap 10
     assert errors.loss <= 1e-5
     assert_within(errors.parameters, 1e-5, "tensors")
@@ -162,7 +79,7 @@ def test_one_dpt_train_step_matches_pytorch(model_type):
     """
     arch = DPT_TINY_ARCH[model_type]
     reference = randomize_dpt_(TORCH_BUILDERS[model_type](**arch), seed=3)
-    errors = one_step_errors(reference, lambda: MS_BUILDERS[model_type](**arch),
+    errors = one_step_errors(reference, lambda: MS_BUILDERS[model_type](**arch), ssitrim_objective(),
                              never_run=("refinenet4.resConfUnit1", "pretrained.model.norm.", "pretrained.model.head."))
     assert errors.loss <= 1e-5
     assert_within(errors.saturated, 1e-5, "tensors (elements with |g| >= 10 eps)")
