@@ -1,13 +1,14 @@
-"""Held-out AbsRel of a training run, before and after training (the demo's "it learned" line):
+"""Held-out score of a training run, before and after training (the demo's "it learned" line):
 
     python -m demo.heldout TRAIN_DIR CHECKPOINT
 
 Rebuilds the run from TRAIN_DIR/config.yaml with the training's own setup (same seed: the same initial
-network and held-out split), validates the initial network and the network CHECKPOINT (e.g.
-TRAIN_DIR/midas_v21_small-step00000300.ckpt) with the training's validation code, and prints
-``held-out AbsRel: before A, after B (N images)`` (a metric model type: the AbsRel of its metric depth,
-without alignment). Exit 0, or 2 with one ``error:`` line (no config.yaml
-in TRAIN_DIR, unusable checkpoint, nothing held out).
+network and held-out split), scores the initial network and the network CHECKPOINT (e.g.
+TRAIN_DIR/midas_v21_small-step00000300.ckpt) on the held-out split and prints, for a depth run (the training's
+validation code), ``held-out AbsRel: before A, after B (N images)`` (a metric model type: the AbsRel of its
+metric depth, without alignment); for a stereo run, the disparity error against the pairs' exact
+``disparity/<stem>.npy`` (:mod:`demo.stereo_heldout`). Exit 0, or 2 with one ``error:`` line (no config.yaml
+in TRAIN_DIR, unusable checkpoint, nothing held out, a stereo pair without its disparity file).
 """
 import argparse
 import os
@@ -15,6 +16,7 @@ import sys
 import tempfile
 
 import src  # noqa: F401  (pins oneDNN before MindSpore loads)
+from demo.stereo_heldout import stereo_report
 from src.cli import one_line
 from src.config import load_config
 from src.device import context_from_config
@@ -24,9 +26,8 @@ from src.training.validation import validate
 from src.weights.checkpoint import load_weights
 
 
-def heldout_validation(train_dir, checkpoint):
-    """(validation of the initial network, validation of ``checkpoint``) on the held-out split of the run in
-    ``train_dir``, each the dict of :func:`~src.training.validation.validate`."""
+def rebuilt_run(train_dir, checkpoint):
+    """(config, :class:`~src.training.setup.TrainingRun`) of the run in ``train_dir`` as its training started."""
     if not os.path.isfile(checkpoint):
         raise ValueError(f"{checkpoint}: checkpoint not found")
     with tempfile.TemporaryDirectory() as scratch:  # prepare_training writes config.yaml into output_dir
@@ -36,9 +37,18 @@ def heldout_validation(train_dir, checkpoint):
         run = prepare_training(config)
     if run.eval_set is None:
         raise ValueError(f"{train_dir}: the run held nothing out (val_fraction 0, no val_path)")
+    return config, run
+
+
+def heldout_report(train_dir, checkpoint):
+    """The line that compares the initial network of the run in ``train_dir`` with ``checkpoint``."""
+    config, run = rebuilt_run(train_dir, checkpoint)
+    if run.stereo:
+        return stereo_report(config, run, checkpoint)
     before = validate(run.network, run.loss_fn, run.eval_set, run.metric)
     load_weights(run.network, checkpoint)
-    return before, validate(run.network, run.loss_fn, run.eval_set, run.metric)
+    after = validate(run.network, run.loss_fn, run.eval_set, run.metric)
+    return f"held-out AbsRel: before {before['abs_rel']:.4f}, after {after['abs_rel']:.4f} ({after['images']} images)"
 
 
 def main(argv=None):
@@ -49,12 +59,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     setup_logging()
     try:
-        before, after = heldout_validation(args.train_dir, args.checkpoint)
+        report = heldout_report(args.train_dir, args.checkpoint)
     except (ValueError, OSError) as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
-    print(f"held-out AbsRel: before {before['abs_rel']:.4f}, after {after['abs_rel']:.4f} "
-          f"({after['images']} images)")
+    print(report)
     return 0
 
 
