@@ -1,14 +1,15 @@
 """Held-out score of a training run, before and after training (the demo's "it learned" line):
 
-    python -m demo.heldout TRAIN_DIR CHECKPOINT
+    python -m demo.heldout TRAIN_DIR CHECKPOINT [--maps DIR]
 
 Rebuilds the run from TRAIN_DIR/config.yaml with the training's own setup (same seed: the same initial
 network and held-out split), scores the initial network and the network CHECKPOINT (e.g.
 TRAIN_DIR/midas_v21_small-step00000300.ckpt) on the held-out split and prints, for a depth run (the training's
 validation code), ``held-out AbsRel: before A, after B (N images)`` (a metric model type: the AbsRel of its
 metric depth, without alignment); for a stereo run, the disparity error against the pairs' exact
-``disparity/<stem>.npy`` (:mod:`demo.stereo_heldout`). Exit 0, or 2 with one ``error:`` line (no config.yaml
-in TRAIN_DIR, unusable checkpoint, nothing held out, a stereo pair without its disparity file).
+``disparity/<stem>.npy`` (:mod:`demo.stereo_heldout`; ``--maps DIR`` also pictures each held-out pair). Exit 0,
+or 2 with one ``error:`` line (no config.yaml in TRAIN_DIR, unusable checkpoint, nothing held out, a stereo pair
+without its disparity file, ``--maps`` for a depth run).
 """
 import argparse
 import os
@@ -40,11 +41,14 @@ def rebuilt_run(train_dir, checkpoint):
     return config, run
 
 
-def heldout_report(train_dir, checkpoint):
-    """The line that compares the initial network of the run in ``train_dir`` with ``checkpoint``."""
+def heldout_report(train_dir, checkpoint, maps=None):
+    """The line that compares the initial network of the run in ``train_dir`` with ``checkpoint``; ``maps``: a
+    folder for the held-out disparity pictures of a stereo run."""
     config, run = rebuilt_run(train_dir, checkpoint)
     if run.stereo:
-        return stereo_report(config, run, checkpoint)
+        return stereo_report(config, run, checkpoint, maps)
+    if maps:
+        raise ValueError(f"{train_dir}: --maps pictures the held-out pairs of a stereo run; this run trained depth")
     before = validate(run.network, run.loss_fn, run.eval_set, run.metric)
     load_weights(run.network, checkpoint)
     after = validate(run.network, run.loss_fn, run.eval_set, run.metric)
@@ -56,10 +60,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("train_dir", help="output_dir of a midas_train.py run")
     parser.add_argument("checkpoint", help="network checkpoint of that run (<model_type>-step<n>.ckpt)")
+    parser.add_argument("--maps", help="stereo runs: write <stem>.png per held-out pair here (left view, predicted "
+                                       "and true disparity)")
     args = parser.parse_args(argv)
     setup_logging()
     try:
-        report = heldout_report(args.train_dir, args.checkpoint)
+        report = heldout_report(args.train_dir, args.checkpoint, args.maps)
     except (ValueError, OSError) as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
         return 2

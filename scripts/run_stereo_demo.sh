@@ -5,9 +5,11 @@
 #  2. trains a small midas_v21_small (fewer channels and blocks than the released one; same code) with the stereo
 #     head from scratch on the pairs, without their disparities (--loss stereo, --lr_schedule halving);
 #  3. prints the held-out disparity error (EPE, pixels) and the correlation with the true disparity of the
-#     initial network and of the final checkpoint (python -m demo.heldout).
+#     initial network and of the final checkpoint (python -m demo.heldout), and pictures each held-out pair in
+#     OUTPUT_DIR/heldout_maps/<stem>.png: left view | predicted disparity | true disparity (one colour scale).
 # Environment: DEMO_STEPS (default 600), DEMO_SCENES (40, 20 % held out), DEMO_CROP (image height, default 96;
-# the width is twice it), DEMO_BATCH (4), DEMO_SEED (training seed: initial weights and batch order; default 1).
+# the width is twice it), DEMO_BATCH (4), DEMO_SEED (training seed: initial weights and batch order; default 1),
+# DEMO_LR (learning rate of encoder and decoder, default 1.0e-4, the paper's).
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-stereo_demo_output}
 STEPS=${DEMO_STEPS:-600}
@@ -32,4 +34,4 @@ python midas_train.py --model_type $M --$M.channel_multiplier 0.5 --$M.depth_mul
     --ckpt_every "$STEPS" --num_workers 1 --output_dir "$OUT/train"
 
 echo "== 3/3 held-out disparity (initial network, then $OUT/train/$M-step$(printf %08d "$STEPS").ckpt)"
-python -m demo.heldout "$OUT/train" "$OUT/train/$M-step$(printf %08d "$STEPS").ckpt"
+python -m demo.heldout "$OUT/train" "$OUT/train/$M-step$(printf %08d "$STEPS").ckpt" --maps "$OUT/heldout_maps"

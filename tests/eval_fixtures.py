@@ -255,6 +255,17 @@ def build_kitti_eigen(root, rng):
     return Fixture(root, samples, {"test_list": test_list})
 
 
+def merged_kitti_ground_truth(fixture, folder):
+    """eval_with_pngs.py takes one ``--gt_path``: ``folder`` gets the train and val drives of the KITTI Eigen
+    ``fixture`` side by side (symlinks). Returns ``folder``."""
+    os.makedirs(folder)
+    for _, drive, _, split, _ in KITTI_EIGEN_FRAMES:
+        link = os.path.join(folder, drive)
+        if split and not os.path.exists(link):
+            os.symlink(os.path.join(fixture.root, "data_depth_annotated", split, drive), link)
+    return folder
+
+
 def write_metric_predictions(folder, fixture, divisor, rng, kb_crop=False):
     """One 16-bit PNG per sample, ``<name>.png``, value = depth x ``divisor``: the ground truth times a random
     factor (0.7-1.4) where it exists, uniform 0.5-100 m elsewhere, some 0 and some beyond the range; with

@@ -64,3 +64,7 @@ def test_heldout_reports_a_missing_run_or_checkpoint_in_one_line(tiny_run, tmp_p
     result = run_python("-m", "demo.heldout", str(train_dir), str(tmp_path / "none.ckpt"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'none.ckpt'}: checkpoint not found"]
+    result = run_python("-m", "demo.heldout", str(train_dir), checkpoint, "--maps", str(tmp_path / "maps"))
+    assert result.returncode == 2 and not (tmp_path / "maps").exists()
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: {train_dir}: --maps pictures the held-out pairs of a stereo run; this run trained depth"]

@@ -11,7 +11,7 @@ import pytest
 import midas_eval
 from reference import eval_with_pngs_numpy as bts
 from src.evaluation.metric_protocol import METRIC_NAMES, crop_window, MetricSettings
-from tests.eval_fixtures import KITTI_EIGEN_FRAMES, build_kitti_eigen, build_nyu, write_metric_predictions
+from tests.eval_fixtures import build_kitti_eigen, build_nyu, merged_kitti_ground_truth, write_metric_predictions
 
 KITTI_CROPS = [(), ("garg_crop",), ("eigen_crop",), ("garg_crop", "eigen_crop"), ("do_kb_crop",),
                ("do_kb_crop", "garg_crop"), ("do_kb_crop", "eigen_crop")]
@@ -27,11 +27,7 @@ def data(tmp_path_factory):
     preds = {"kitti_full": write_metric_predictions(str(base / "pred_full"), kitti, 256.0, rng),
              "kitti_kb": write_metric_predictions(str(base / "pred_kb"), kitti, 256.0, rng, kb_crop=True),
              "nyu": write_metric_predictions(str(base / "pred_nyu"), nyu, 1000.0, rng)}
-    merged = base / "gt_merged"   # eval_with_pngs takes one --gt_path: the train and val drives side by side
-    merged.mkdir()
-    for _, drive, _, split, _ in KITTI_EIGEN_FRAMES:
-        if split and not (merged / drive).exists():
-            os.symlink(os.path.join(kitti.root, "data_depth_annotated", split, drive), merged / drive)
+    merged_kitti_ground_truth(kitti, str(base / "gt_merged"))
     return base, kitti, nyu, preds
 
 

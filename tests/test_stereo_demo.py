@@ -1,11 +1,13 @@
 """``scripts/run_stereo_demo.sh``, reduced (20 scenes at 64x128, 150 steps): self-supervised stereo training on
 synthetic pairs lowers the held-out disparity error well below the initial network's and below the best
-constant map, and the disparity maps correlate with the true ones; a missing disparity file is one error line."""
+constant map, the disparity maps correlate with the true ones and are pictured; a missing disparity file is one
+error line."""
 import os
 import re
 import subprocess
 import sys
 
+import cv2
 import pytest
 
 from tests.helpers import ROOT
@@ -37,6 +39,8 @@ def test_stereo_demo_disparity_error_falls(demo_run):
     assert after < 0.2 * before and after < 0.85 * constant
     assert corr_after > 0.6 and corr_after > corr_before + 0.4
     assert (out / "train" / f"midas_v21_small-step{STEPS:08d}.ckpt").is_file()
+    maps = sorted((out / "heldout_maps").iterdir())
+    assert len(maps) == 4 and all(cv2.imread(str(path)).shape == (64, 3 * 128, 3) for path in maps)
 
 
 @pytest.mark.slow
@@ -55,5 +59,6 @@ def test_heldout_needs_the_exact_disparity(demo_run):
             path.with_suffix(".moved").rename(path)
     assert result.returncode == 2
     error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert "Traceback" not in result.stderr and len(error) == 1 and re.fullmatch(r"error: .*/disparity/scene_\d+\.npy: no exact disparity for this held-out "
-                                            r"pair \(synthetic pairs have one\)", error[0]), error
+    assert "Traceback" not in result.stderr and len(error) == 1, result.stderr
+    assert re.fullmatch(r"error: .*/disparity/scene_\d+\.npy: no exact disparity for this held-out pair \(synthetic "
+                        r"pairs have one\)", error[0]), error

@@ -2,6 +2,7 @@
 tiny midas_v21_small, halving schedule, validation), then the checkpoint through ``midas_run.py`` (disparity, and
 depth with the rig's focal length and baseline) and ``midas_export.py``; the objective checks."""
 import csv
+import json
 import os
 
 import cv2
@@ -10,16 +11,20 @@ import numpy as np
 import pytest
 from mindspore import nn
 
+import midas_eval
 import midas_export
 import midas_run
 from demo.synthetic import write_synthetic_dataset
+from reference import eval_with_pngs_numpy as bts
 from src.config import Config, load_config
 from src.export.sidecar import read_sidecar
 from src.fileio.images import read_pfm
 from src.inference.predictor import build_predictor
+from src.inference.transforms import crop_kitti
 from src.models.stereo_head import MAX_DISPARITY
 from src.training.setup import check_objective
 from src.weights.checkpoint import read_weight_file
+from tests.eval_fixtures import KITTI_EIGEN_FRAMES, KITTI_FOCAL, build_kitti_eigen, merged_kitti_ground_truth
 from tests.helpers import run_training_process, write_tiny_run_setup, write_tiny_setup
 
 STEPS = 3
@@ -90,6 +95,38 @@ def test_export_of_a_stereo_checkpoint(trained):
     exported = nn.GraphCell(ms.load(name + ".mindir"))(ms.Tensor(batch)).asnumpy()
     reference = build_predictor(load_config(["--config", config_path]), ckpt).forward(batch)
     np.testing.assert_allclose(exported, reference, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.slow
+def test_eigen_split_depth_metrics_of_a_stereo_checkpoint(trained, tmp_path):
+    """The documented chain: ``midas_run.py`` per drive (KITTI crop, rig depth, ``--output_prefix <drive>_``) writes
+    the KITTI PNGs that ``midas_eval.py --protocol metric --data_name KITTI_Eigen --pred_path`` scores; the PNGs
+    equal f·B/(d·1216) of the predictor's disparity on the crop, the metrics eval_with_pngs.py's on those PNGs."""
+    _, config_path, _, ckpt, _ = trained
+    kitti = build_kitti_eigen(str(tmp_path / "KITTI"), np.random.default_rng(5))
+    focal, baseline = float(KITTI_FOCAL), 0.54
+    predictions = tmp_path / "pred"
+    for date, drive in dict.fromkeys(row[:2] for row in KITTI_EIGEN_FRAMES):  # each drive once
+        assert midas_run.main(["--config", config_path, "--weights", ckpt, "--input_path",
+                               os.path.join(kitti.root, date, drive, "image_02", "data"), "--output_path",
+                               str(predictions), "--kitti_crop", "true", "--stereo_focal", KITTI_FOCAL,
+                               "--stereo_baseline", str(baseline), "--absolute_depth", "true",
+                               "--output_prefix", f"{drive}_"]) == 0
+    predictor = build_predictor(load_config(["--config", config_path]), ckpt)
+    date, drive, frame, _, _ = KITTI_EIGEN_FRAMES[2]
+    image = cv2.imread(os.path.join(kitti.root, date, drive, "image_02", "data", frame + ".png"))[..., ::-1] / 255.0
+    depth = focal * baseline / (np.maximum(predictor.predict(crop_kitti(image)), 1e-6) * 1216)
+    png = cv2.imread(str(predictions / f"{drive}_{frame}.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_allclose(png, np.clip(np.round(depth * 256), 0, 65535), atol=1)
+    assert midas_eval.main(["--protocol", "metric", "--data_name", "KITTI_Eigen", "--datapath_KITTI_Eigen",
+                            kitti.root, "--pred_path", str(predictions), "--do_kb_crop", "true", "--garg_crop", "true",
+                            "--eval_output_dir", str(tmp_path / "eval")]) == 0
+    entry = json.loads((tmp_path / "eval" / "metrics.json").read_text())["sets"]["KITTI_Eigen"]
+    preds, gts, missing = bts.read_kitti(str(predictions), merged_kitti_ground_truth(kitti, str(tmp_path / "gt")))
+    assert len(preds) == 3 and missing == 1 and entry["images_evaluated"] == 3
+    expected = bts.evaluate(preds, gts, "kitti", 1e-3, 80.0, garg_crop=True, do_kb_crop=True)
+    for name, value in expected.items():
+        assert entry["metrics"][name] == pytest.approx(value, rel=2e-5, abs=1e-6), name
 
 
 def test_objective_checks():
