@@ -20,7 +20,8 @@ LINE = (r"held-out disparity EPE: before ([\d.]+) px, after ([\d.]+) px \(best c
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("stereo_demo")
-    env = dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX2", DEMO_STEPS=str(STEPS), DEMO_SCENES="20", DEMO_CROP="64")
+    env = dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX2", DEMO_STEPS=str(STEPS), DEMO_SCENES="20", DEMO_CROP="64",
+               DEMO_LR="1.0e-4")
     result = subprocess.run(["sh", os.path.join(ROOT, "scripts", "run_stereo_demo.sh"), str(out)], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
