@@ -133,6 +133,7 @@ def test_export_upsampling_equals_interpolation(model_type, tiny_config, tiny_ck
     assert relative_error(net(x).asnumpy(), normal) < 1e-6
 
 
+@pytest.mark.slow  # the tiny_exports fixture: four exports, ~15 s
 @pytest.mark.parametrize("file_format", FORMATS)
 @pytest.mark.parametrize("model_type", MODEL_TYPES)
 def test_tiny_export_reproduces_checkpoint(model_type, file_format, tiny_exports, tiny_references):
@@ -155,6 +156,7 @@ def test_tiny_export_reproduces_checkpoint(model_type, file_format, tiny_exports
         runner(batch.transpose(0, 1, 3, 2))
 
 
+@pytest.mark.slow  # the tiny_exports fixture: four exports, ~15 s
 def test_verification_fails_on_a_wrong_reference(tiny_exports):
     path = tiny_exports["midas_v21_small", "ONNX"]
     record = make_sidecar("midas_v21_small", "ONNX", 1, TINY_HEIGHT, TINY_WIDTH)
@@ -232,6 +234,7 @@ def write_test_images(folder):
     return ["coffee", "noise"]
 
 
+@pytest.mark.slow  # the tiny_exports fixture: four exports, ~15 s
 @pytest.mark.parametrize("model_type", MODEL_TYPES)
 def test_midas_run_serves_exports_like_the_checkpoint(model_type, tiny_config_path, tiny_ckpts, tiny_exports,
                                                       tmp_path, capsys):
@@ -253,6 +256,7 @@ def test_midas_run_serves_exports_like_the_checkpoint(model_type, tiny_config_pa
             assert relative_error(depths[fmt][stem], depths["ckpt"][stem]) < TOLERANCE, (fmt, stem)
 
 
+@pytest.mark.slow  # the tiny_exports fixture: four exports, ~15 s
 def test_midas_run_refuses_unusable_exports(tiny_config_path, tiny_exports, tmp_path, capsys):
     write_test_images(str(tmp_path / "images"))
     orphan = str(tmp_path / "orphan.onnx")
