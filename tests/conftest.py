@@ -20,8 +20,9 @@ def fixture_pynative():
 
 
 def pytest_collection_modifyitems(items):
-    """Modules with the most ``slow`` tests first (each module kept whole, in its own order), so that the two
-    xdist workers end on short tests instead of one of them finishing a long test alone."""
+    """Modules with the most ``slow`` tests first (each module kept whole, in its own order), so that the xdist
+    workers end on short tests instead of one of them finishing a long test alone (with ``--dist loadscope``
+    whole modules go to the workers in this order only with ``--no-loadscope-reorder``)."""
     slow_count = {}
     for item in items:
         slow_count[item.module.__name__] = slow_count.get(item.module.__name__, 0) + bool(item.get_closest_marker("slow"))
