@@ -66,7 +66,7 @@ def stereo_report(config, run, checkpoint, maps=None):
     """``held-out disparity EPE: before A px, after B px (best constant C px); correlation with the true disparity:
     before r0, after r1 (N pairs)`` of the initial network of ``run`` and of ``checkpoint``; C is the EPE of the
     best constant map (the median true disparity), the bar that a map without structure cannot pass. With ``maps``
-(a folder), :func:`write_maps` pictures the checkpoint's held-out disparities."""
+    (a folder), :func:`write_maps` pictures the checkpoint's held-out disparities."""
     images, truths, stems = heldout_pairs(config, run.model_type)
     before = disparity_scores(predicted_disparity(run.network, images), truths)
     load_weights(run.network, checkpoint)

@@ -13,16 +13,28 @@ import mindspore as ms
 import pytest
 import yaml
 
+from demo.synthetic import make_stereo_scene
 from src.config import DEFAULT_CONFIG_PATH, load_config, save_config
 from reference.tiny import TINY_ARCH
+from src.data.stereo import stereo_eval_transform
 from src.inference.predictor import DepthPredictor
-from src.models import create_model
+from src.models import create_model, get_card
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "tests", "data")
 
 TINY_ARGS = [word for model_type, arch in TINY_ARCH.items() for key, value in arch.items()
              for word in [f"--{model_type}.{key}", *map(str, value if isinstance(value, list) else [value])]]
+
+
+def synthetic_stereo_batch(model_type, rows, cols, scenes=2, seed=0):
+    """A stereo training batch of ``scenes`` synthetic pairs as the pipeline gives it (``stereo_eval_transform``):
+    (left views normalised with ``model_type``'s card, left views, right views in [0, 1]), each float32
+    [scenes, 3, rows, cols]."""
+    normalization = get_card(model_type).mean, get_card(model_type).std
+    samples = [stereo_eval_transform(make_stereo_scene(seed, index, rows, cols)[:2], (rows, cols), normalization)
+               for index in range(scenes)]
+    return tuple(np.stack(column) for column in zip(*samples))
 
 
 def tiny_config(extra_args=()):

@@ -6,14 +6,13 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-from demo.synthetic import make_stereo_scene
 from src.config import Config
-from src.models import create_model, get_card
+from src.models import create_model
 from src.models.stereo_head import MAX_DISPARITY
 from src.training.optim import build_optimizer
 from src.training.step import MidasTrainStep
 from src.training.stereo_loss import StereoLoss
-from tests.helpers import TINY_ARCH
+from tests.helpers import TINY_ARCH, synthetic_stereo_batch
 
 pytest.importorskip("torch")
 from reference.dpt_paired import DPT_TINY_ARCH  # pylint: disable=wrong-import-position  (imports torch)
@@ -26,21 +25,12 @@ TRAIN_CFG = Config({"lr_schedule": "constant", "encoder_lr": 1e-3, "decoder_lr":
                     "adam_eps": 1e-8, "weight_decay": 0.0})
 
 
-def stereo_batch(model_type):
-    """(normalised left views [2, 3, H, W], left and right views [2, 3, H, W] in [0, 1]) of two synthetic pairs."""
-    pairs = [make_stereo_scene(seed=1, index=index, rows=ROWS, cols=COLS)[:2] for index in range(2)]
-    left, right = (np.stack([pair[view] for pair in pairs]).transpose(0, 3, 1, 2).copy() for view in (0, 1))
-    card = get_card(model_type)
-    image = (left - np.reshape(card.mean, (1, 3, 1, 1))) / np.reshape(card.std, (1, 3, 1, 1))
-    return image.astype(np.float32), left, right
-
-
 @pytest.mark.parametrize("model_type", ["midas_v21", "midas_v21_small", "dpt_large", "dpt_hybrid"])
 def test_every_model_type_trains_with_the_stereo_head(model_type, pynative):  # pylint: disable=unused-argument
     arch = {**TINY_ARCH, **DPT_TINY_ARCH}[model_type]
     ms.set_seed(0)
     net = create_model(model_type, {model_type: arch}, stereo=True)
-    image, left, right = (ms.Tensor(array) for array in stereo_batch(model_type))
+    image, left, right = (ms.Tensor(array) for array in synthetic_stereo_batch(model_type, ROWS, COLS, seed=1))
     net.set_train(True)
     scales = net(image)
     assert [tuple(scale.shape) for scale in scales] == [(2, 2, ROWS >> s, COLS >> s) for s in range(4)]

@@ -1,13 +1,11 @@
 """One GRAPH-mode stereo training step (the tiny midas_v21_small with the stereo head, ``StereoLoss``, Adam) against
 one PyTorch step on the same weights and synthetic stereo batch: the reference network with the stereo head
 (``reference/stereo_head_torch.py``), ``reference/stereo_loss_torch.py`` and ``torch.optim.Adam``."""
-import numpy as np
 import pytest
 
-from demo.synthetic import make_stereo_scene
-from src.models import create_model, get_card
+from src.models import create_model
 from src.training.stereo_loss import StereoLoss
-from tests.helpers import TINY_ARCH
+from tests.helpers import TINY_ARCH, synthetic_stereo_batch
 
 torch = pytest.importorskip("torch")
 from reference.midas_torch import build_reference  # pylint: disable=wrong-import-position
@@ -20,14 +18,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.torch]
 MODEL_TYPE = "midas_v21_small"
 
 
-def stereo_objective(rows=64, cols=128, scenes=2):
-    """``StereoLoss`` on both sides; batch: the normalised left views and the pair [B, 3, H, W] in [0, 1]."""
-    pairs = [make_stereo_scene(seed=0, index=index, rows=rows, cols=cols)[:2] for index in range(scenes)]
-    left, right = (np.stack([pair[view] for pair in pairs]).transpose(0, 3, 1, 2).copy() for view in (0, 1))
-    card = get_card(MODEL_TYPE)
-    image = ((left - np.reshape(card.mean, (1, 3, 1, 1))) / np.reshape(card.std, (1, 3, 1, 1))).astype(np.float32)
+def stereo_objective(rows=64, cols=128):
+    """``StereoLoss`` on both sides; batch: two synthetic pairs (normalised left views, left and right views)."""
     return Objective(StereoLoss(), lambda prediction, *views: stereo_loss_torch(prediction, *views)["total"],
-                     (image, left, right))
+                     synthetic_stereo_batch(MODEL_TYPE, rows, cols))
 
 
 def test_one_stereo_train_step_matches_pytorch():
