@@ -38,7 +38,11 @@ class ConfigError(ValueError):
 
 
 class Config(dict):
-    """A dict whose keys are also attributes; nested dicts are Configs too."""
+    """A dict whose keys are also attributes; nested dicts are Configs too. ``given``: the dotted keys the
+    user chose, filled by :func:`load_config`: every flag, and the keys of a ``--config`` file whose value
+    differs from config.yaml's (a copy of config.yaml chooses nothing)."""
+
+    given = frozenset()
 
     def __init__(self, mapping=None):
         super().__init__()
@@ -263,13 +267,34 @@ def load_config(argv=None, tool="run", description=None):
     known, _ = pre.parse_known_args(argv)
     defaults = read_yaml(DEFAULT_CONFIG_PATH)
     resolved = merge_config(defaults, read_yaml(known.config), known.config) if known.config else defaults
+    file_keys = _changed_keys(defaults, resolved)
     args = build_parser(resolved, tool, description).parse_args(argv)
     for name, value in vars(args).items():
         if name != "config":
             _set_dotted(resolved, name, value)
     config = Config(resolved)
     config["config"] = known.config or DEFAULT_CONFIG_PATH
+    object.__setattr__(config, "given", frozenset(file_keys | (set(vars(args)) - {"config"})))
     return config
+
+
+def _changed_keys(before, after, prefix=""):
+    """The dotted names of the leaves whose value differs between two nested mappings of the same keys."""
+    keys = set()
+    for key, value in after.items():
+        if isinstance(value, dict) and value and isinstance(before.get(key), dict):
+            keys |= _changed_keys(before[key], value, f"{prefix}{key}.")
+        elif before.get(key) != value:
+            keys.add(f"{prefix}{key}")
+    return keys
+
+
+def set_unless_given(config, section, values):
+    """Set ``config[section][key] = value`` for each item of ``values`` whose key the user did not set (file or
+    flag); returns the {key: value} applied."""
+    applied = {key: value for key, value in values.items() if f"{section}.{key}" not in config.given}
+    config[section].update(applied)
+    return applied
 
 
 def save_config(config, path):

@@ -6,7 +6,7 @@ import time
 import pytest
 import yaml
 
-from src.config import ConfigError, key_descriptions, load_config, save_config
+from src.config import ConfigError, key_descriptions, load_config, save_config, set_unless_given
 from tests.helpers import ROOT
 
 
@@ -64,6 +64,22 @@ def test_partial_file_is_merged_typed_and_saved(tmp_path):
     out = tmp_path / "saved.yaml"
     save_config(config, str(out))
     assert yaml.safe_load(out.read_text())["train"]["batch_size"] == 4
+
+
+def test_given_keys_are_the_flags_and_the_files_changes(tmp_path):
+    """What the user chose: every flag (aliases under their key), and the file's values that differ from
+    config.yaml's; a full copy of config.yaml chooses nothing."""
+    path = tmp_path / "mine.yaml"
+    path.write_text("train:\n  encoder_lr: 2e-5\n  decoder_lr: 1.0e-4\ndata:\n  crop_size: 352\n")
+    config = load_config(["--config", str(path), "--loss", "stereo", "--ckpt_path", "w.pt"], "train")
+    assert config.given == {"train.encoder_lr", "data.crop_size", "train.loss", "weights"}
+    applied = set_unless_given(config, "train", {"encoder_lr": 1e-4, "decoder_lr": 3e-4, "lr_schedule": "halving"})
+    assert applied == {"decoder_lr": 3e-4, "lr_schedule": "halving"}
+    assert (config.train.encoder_lr, config.train.decoder_lr, config.train.lr_schedule) == (2e-5, 3e-4, "halving")
+    copy = tmp_path / "copy.yaml"
+    save_config(load_config([], "train"), str(copy))
+    assert load_config(["--config", str(copy)], "train").given == set()
+    assert load_config([], "train").given == set()
 
 
 @pytest.mark.parametrize("text, words", [

@@ -1,7 +1,7 @@
 """Every model type trains with the stereo head: the tiny v2.1 and DPT networks with ``stereo=True`` give four
 disparity scales in training and the left disparity in inference, and a few ``MidasTrainStep``s on ``StereoLoss``
 lower the loss of a synthetic pair (PyNative: the GRAPH step is tests/test_stereo_step.py's and
-tests/test_stereo_training.py's)."""
+tests/test_stereo_training.py's); and it trains under ``mindspore.amp``."""
 import mindspore as ms
 import numpy as np
 import pytest
@@ -10,7 +10,8 @@ from src.config import Config
 from src.models import create_model
 from src.models.stereo_head import MAX_DISPARITY
 from src.training.optim import build_optimizer
-from src.training.step import MidasTrainStep
+from src.training.setup import mixed_precision
+from src.training.step import MidasTrainStep, as_float32
 from src.training.stereo_loss import StereoLoss
 from tests.helpers import TINY_ARCH, synthetic_stereo_batch
 
@@ -46,3 +47,33 @@ def test_every_model_type_trains_with_the_stereo_head(model_type, pynative):  # 
     net.set_train(False)
     disparity = net(image).asnumpy()
     assert disparity.shape == (2, ROWS, COLS) and 0 < disparity.min() and disparity.max() < MAX_DISPARITY
+
+
+@pytest.mark.parametrize("level", ["O1", "O3"])
+def test_stereo_training_under_mixed_precision(level, pynative, tmp_path,  # pylint: disable=unused-argument
+                                              monkeypatch):
+    """``mindspore.amp`` as ``--amp_level`` applies it (GPU/Ascend levels; CPU runs the casts): the parameter names
+    stay the checkpoint's (O1's source rewrite renamed them ``network.*``, leaving the optimiser no encoder group),
+    the head's convolutions run in float16 at O3, the loss gets four float32 scales, and steps with a fixed loss
+    scale of 1024 lower it."""
+    monkeypatch.chdir(tmp_path)  # O1 rewrites the network's source into ./rewritten_network
+    ms.set_seed(0)
+    net = create_model("midas_v21_small", {"midas_v21_small": TINY_ARCH["midas_v21_small"]}, stereo=True)
+    names = [param.name for param in net.get_parameters()]
+    net = mixed_precision(net, level)
+    assert [param.name for param in net.get_parameters()] == names
+    head_dtypes = []
+    for name, cell in net.cells_and_names():
+        if name.endswith(tuple(f"stereo_head.convs.{scale}" for scale in range(4))):
+            cell.register_forward_hook(lambda _cell, _inputs, out: head_dtypes.append(out.dtype))
+    image, left, right = (ms.Tensor(array) for array in synthetic_stereo_batch("midas_v21_small", ROWS, COLS))
+    net.set_train(True)
+    assert [scale.dtype for scale in as_float32(net(image))] == [ms.float32] * 4
+    assert head_dtypes == [ms.float32 if level == "O1" else ms.float16] * 4
+    step = MidasTrainStep(net, StereoLoss(), build_optimizer(net, TRAIN_CFG, total_steps=STEPS),
+                          ms.Tensor(1024.0, ms.float32))
+    step.set_train(True)
+    results = [step(image, left, right) for _ in range(STEPS)]
+    losses = [float(loss.asnumpy()) for loss, *_ in results]
+    assert all(result[0].dtype == ms.float32 and not result[1].asnumpy() for result in results)
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0], losses

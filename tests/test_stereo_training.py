@@ -1,6 +1,7 @@
 """Self-supervised stereo training end to end on synthetic pairs: ``midas_train.py --loss stereo`` (stereo head on a
-tiny midas_v21_small, halving schedule, validation), then the checkpoint through ``midas_run.py`` (disparity, and
-depth with the rig's focal length and baseline) and ``midas_export.py``; the objective checks."""
+tiny midas_v21_small, the paper's Adam by default, validation), then the checkpoint through ``midas_run.py``
+(disparity, and depth with the rig's focal length and baseline) and ``midas_export.py``; the objective checks and
+the stereo defaults."""
 import csv
 import json
 import os
@@ -22,7 +23,8 @@ from src.fileio.images import read_pfm
 from src.inference.predictor import build_predictor
 from src.inference.transforms import crop_kitti
 from src.models.stereo_head import MAX_DISPARITY
-from src.training.setup import check_objective
+from src.training.optim import halving_lr
+from src.training.setup import apply_loss_defaults, check_objective
 from src.weights.checkpoint import read_weight_file
 from tests.eval_fixtures import KITTI_EIGEN_FRAMES, KITTI_FOCAL, build_kitti_eigen, merged_kitti_ground_truth
 from tests.helpers import run_training_process, write_tiny_run_setup, write_tiny_setup
@@ -41,7 +43,7 @@ def trained(tmp_path_factory):
         ["--config", config_path, "--model_type", "midas_v21_small", "--weights", start,
          "--train_datasets", f"{{format: stereo, path: {base / 'syn'}}}", "--loss", "stereo", "--crop_size", "64,32",
          "--batch_size", "2", "--max_steps", str(STEPS), "--val_fraction", "0.34", "--val_every", str(STEPS),
-         "--lr_schedule", "halving", "--log_every", "1", "--num_workers", "1", "--output_dir", str(out)])
+         "--log_every", "1", "--num_workers", "1", "--output_dir", str(out)])
     assert result.returncode == 0, result.stderr[-3000:]
     return base, config_path, out, str(out / f"midas_v21_small-step{STEPS:08d}.ckpt"), result.stderr
 
@@ -55,6 +57,12 @@ def test_stereo_training_writes_a_stereo_checkpoint(trained):
     assert len(losses) == STEPS and all(0 < loss < 10 for loss in losses)
     val = [float(row["val_loss"]) for row in rows if row["val_loss"]]
     assert len(val) == 1 and 0 < val[0] < 10
+    # --loss stereo alone trains with the paper's Adam: lr 1e-4 for encoder and decoder, halved at 60 % and 80 %
+    expected = [halving_lr(step, 1e-4, STEPS) for step in range(STEPS)]
+    for column in ("encoder_lr", "decoder_lr"):
+        assert [float(row[column]) for row in rows if row["loss"]] == pytest.approx(expected, rel=1e-6)
+    assert expected[0] > expected[-1]
+    assert "--loss stereo defaults: adam_beta1 0.9, adam_beta2 0.999, encoder_lr 0.0001" in log
     assert "validation at step 3 on 2 stereo pairs" in log
     names = read_weight_file(ckpt)[0]
     assert {f"stereo_head.convs.{scale}.weight" for scale in range(4)} <= set(names)
@@ -127,6 +135,17 @@ def test_eigen_split_depth_metrics_of_a_stereo_checkpoint(trained, tmp_path):
     expected = bts.evaluate(preds, gts, "kitti", 1e-3, 80.0, garg_crop=True, do_kb_crop=True)
     for name, value in expected.items():
         assert entry["metrics"][name] == pytest.approx(value, rel=2e-5, abs=1e-6), name
+
+
+def test_stereo_loss_defaults_to_the_papers_adam_unless_set():
+    config = load_config(["--loss", "stereo", "--decoder_lr", "3e-4", "--adam_beta2", "0.99"], "train")
+    assert apply_loss_defaults(config) == {"adam_beta1": 0.9, "encoder_lr": 1e-4, "lr_schedule": "halving"}
+    train_cfg = config.train
+    assert (train_cfg.encoder_lr, train_cfg.decoder_lr, train_cfg.lr_schedule) == (1e-4, 3e-4, "halving")
+    assert (train_cfg.adam_beta1, train_cfg.adam_beta2) == (0.9, 0.99)
+    supervised = load_config(["--loss", "ssitrim"], "train")
+    assert apply_loss_defaults(supervised) == {}
+    assert (supervised.train.encoder_lr, supervised.train.lr_schedule) == (1e-5, "poly")
 
 
 def test_objective_checks():

@@ -1,5 +1,6 @@
 """``scripts/run_distribute_train.sh 2`` on CPU (msrun, MCCL): two data-parallel ranks end with identical
-weights, equal to one rank trained on the union of their batches (per-rank batch 2 vs one batch of 4).
+weights, equal to one rank trained on the union of their batches (per-rank batch 2 vs one batch of 4), in depth
+training and in self-supervised stereo training.
 
 BatchNorm is frozen (``--train.freeze_bn true``): with batch statistics each rank would normalise with its
 own half of the batch, which no single-rank run reproduces (MindSpore has no CPU SyncBatchNorm).
@@ -30,12 +31,17 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def common_args(dataset, out_dir, batch_size):
+# objective -> (synthetic layout, rows, cols, --crop_size, extra flags)
+OBJECTIVES = {"depth": ("redweb", 64, 64, "64", []),
+              "stereo": ("stereo", 32, 64, "64,32", ["--loss", "stereo"])}
+
+
+def common_args(dataset, out_dir, batch_size, crop, *extra):
     """Adam with eps 1 and a constant lr 1e-2: its step lr * m / (sqrt(v) + eps) is then ~linear in the gradient,
     so the float32 summation-order noise of the all-reduce stays at float32 level. With eps 1e-8 Adam divides
     a near-zero gradient by its own magnitude, and noise in it becomes a full lr-sized step (seen: 7.6e-6 on a
     bias of 0.12), which a data-parallel bug could hide behind."""
-    return TINY_ARGS + ["--model_type", "midas_v21", "--train_datasets", dataset, "--crop_size", "64",
+    return TINY_ARGS + ["--model_type", "midas_v21", "--train_datasets", dataset, "--crop_size", crop, *extra,
                         "--adam_eps", "1.0", "--lr_schedule", "constant", "--encoder_lr", "1e-2",
                         "--decoder_lr", "1e-2",
                         "--val_fraction", "0.0", "--num_workers", "1", "--train.freeze_bn", "true",
@@ -48,14 +54,16 @@ def network(path):
     return {k: v.asnumpy() for k, v in ms.load_checkpoint(str(path)).items()}
 
 
-def test_two_ranks_equal_one_rank_on_the_union_of_their_batches(tmp_path):
+@pytest.mark.parametrize("objective", list(OBJECTIVES))
+def test_two_ranks_equal_one_rank_on_the_union_of_their_batches(tmp_path, objective):
+    layout, rows, cols, crop, flags = OBJECTIVES[objective]
     data = tmp_path / "data"
-    write_synthetic_dataset(str(data), 12, rows=64, cols=64, seed=2)
-    dataset = f"{{format: redweb, path: {data}}}"
+    write_synthetic_dataset(str(data), 12, rows=rows, cols=cols, seed=2, layouts=(layout,))
+    dataset, options = f"{{format: {layout}, path: {data}}}", [crop, *flags]
     env = dict(os.environ, LOG_DIR=str(tmp_path / "logs"), MASTER_PORT=str(free_port()),
                PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     result = subprocess.run(["sh", os.path.join(ROOT, "scripts", "run_distribute_train.sh"), "2",
-                             os.path.join(ROOT, "config.yaml"), *common_args(dataset, tmp_path / "two", 2)],
+                             os.path.join(ROOT, "config.yaml"), *common_args(dataset, tmp_path / "two", 2, *options)],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stderr[-2000:] + (tmp_path / "logs" / "worker_1.log").read_text()[-2000:]
     assert sorted(os.listdir(tmp_path / "logs")) == ["scheduler.log", "worker_0.log", "worker_1.log"]
@@ -64,7 +72,7 @@ def test_two_ranks_equal_one_rank_on_the_union_of_their_batches(tmp_path):
         assert f"step {STEPS}/{STEPS}" in log and "2 rank(s) x batch 2" in log
 
     single = subprocess.run([sys.executable, os.path.join(ROOT, "midas_train.py"),
-                             *common_args(dataset, tmp_path / "one", 4)],
+                             *common_args(dataset, tmp_path / "one", 4, *options)],
                             cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert single.returncode == 0, single.stderr[-2000:]
 

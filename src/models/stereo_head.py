@@ -25,10 +25,12 @@ class StereoHead(nn.Cell):
                                   for width in channels])
         self.upsample = nn.CellList([Upsample2x(align_corners=False, input_stride=2 ** (scale + 1))
                                      for scale in range(SCALES)])
+        # attributes, not module constants: amp O1 rewrites construct into a module without this one's globals
+        self.scales, self.max_disparity = SCALES, MAX_DISPARITY
 
     def construct(self, paths):
-        return tuple(self.upsample[scale](MAX_DISPARITY * ops.sigmoid(self.convs[scale](paths[scale])))
-                     for scale in range(SCALES))
+        return tuple(self.upsample[scale](self.max_disparity * ops.sigmoid(self.convs[scale](paths[scale])))
+                     for scale in range(self.scales))
 
 
 class StereoDisparityNet(nn.Cell):

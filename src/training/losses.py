@@ -345,6 +345,13 @@ LOSSES = {
                             "lr_weight": "stereo_lr_consistency"}),
 }
 
+# name -> the train keys an objective sets when the user did not (flag or --config file): its paper's optimiser.
+LOSS_TRAIN_DEFAULTS = {
+    # Godard et al. 2017: Adam (0.9, 0.999), lr 1e-4 for the whole network, halved at 60 % and 80 % of the run
+    "stereo": {"adam_beta1": 0.9, "adam_beta2": 0.999, "encoder_lr": 1e-4, "decoder_lr": 1e-4,
+               "lr_schedule": "halving"},
+}
+
 
 def build_loss(name, **kwargs):
     """Loss cell by name (``ssimse``, ``ssitrim``, ``gradient``, ``silog``, ``stereo``); ``kwargs`` go to its

@@ -8,7 +8,7 @@ import mindspore as ms
 from mindspore import nn
 from mindspore.communication import get_group_size, get_rank, init
 
-from src.config import save_config
+from src.config import save_config, set_unless_given
 from src.data.augment import crop_shape
 from src.data.depth_files import DatasetError
 from src.data.pipeline import build_eval_split, build_train_pipeline, load_datasets, steps_per_epoch
@@ -18,7 +18,7 @@ from src.models.cards import KITTI_DEPTH, NYU_DEPTH
 from src.training.checkpoints import (checkpoint_step, latest_state, load_train_state, network_path,
                                       remove_interrupted_writes)
 from src.training.init_weights import initialise
-from src.training.losses import build_loss_from_config
+from src.training.losses import LOSS_TRAIN_DEFAULTS, build_loss_from_config
 from src.training.metric_fit import IDENTITY_HEAD, estimate_metric_head
 from src.training.optim import build_optimizer
 from src.training.step import build_train_step, freeze_batch_norm
@@ -66,10 +66,13 @@ def mixed_precision(network, amp_level):
     """``network`` under ``mindspore.amp`` level ``amp_level`` (O0: unchanged) with the normalisation layers
     (LayerNorm, GroupNorm) computing in float32 also at O3; the ViT attention softmax casts its logits to
     float32 itself (``src.models.vit.Attention``) and the loss stays outside the cast network (``NetWithLoss``
-    takes its output as float32)."""
+    takes its output as float32). Parameter names stay the network's (optimiser groups, checkpoints)."""
     if amp_level == "O0":
         return network
+    names = {id(param): param.name for param in network.get_parameters()}
     network = ms.amp.auto_mixed_precision(network, amp_level)
+    for param in network.get_parameters():  # O1's rewrite prefixes the names under a no-prefix cell (stereo)
+        param.name = names[id(param)]
     for _, cell in network.cells_and_names():
         if isinstance(cell, FLOAT32_CELLS):
             cell.to_float(ms.float32)
@@ -236,9 +239,20 @@ def _build_model(config, run, resume_path):
                              f"run has seed {train_cfg.seed} on {run.rank_size} ranks (exact resume needs both equal)")
 
 
+def apply_loss_defaults(config):
+    """Give the train keys of ``LOSS_TRAIN_DEFAULTS[train.loss]`` (the objective's published optimiser) their
+    values unless the user set them; logs and returns the {key: value} applied."""
+    applied = set_unless_given(config, "train", LOSS_TRAIN_DEFAULTS.get(config.train.loss, {}))
+    if applied:
+        LOGGER.info("--loss %s defaults: %s (a flag or --config value overrides each)", config.train.loss,
+                    ", ".join(f"{key} {value}" for key, value in applied.items()))
+    return applied
+
+
 def prepare_training(config, rank=0, rank_size=1):
     """The :class:`TrainingRun` described by ``config`` for ``rank`` of ``rank_size`` (without pipeline and
     network when the checkpoint already reached the last step)."""
+    apply_loss_defaults(config)
     train_cfg = config.train
     model_type = _model_type(config)
     crop_shape(config.data.crop_size)  # a bad --crop_size is refused before anything is written
