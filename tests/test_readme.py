@@ -37,3 +37,18 @@ def test_parameter_counts_of_the_cards_are_the_networks():
     for card in CARDS.values():
         net = create_model(card.name)
         assert sum(param.size for param in net.trainable_params()) == card.parameters, card.name
+
+
+def test_architecture_map_names_every_module_and_the_recipes_exist():
+    """The README's "Architecture" module map names every module of ``src/`` (a new module is mapped), and the
+    sections the structure promises are there."""
+    text = "\n".join(readme_lines())
+    for heading in ("## Architecture", "### Adding a model", "### Adding an evaluation set", "### Adding a loss",
+                    "## Configuration", "## Export (MINDIR, ONNX, AIR) and serving exported models",
+                    "## Parity with the official PyTorch code"):
+        assert f"\n{heading}\n" in text, heading
+    module_map = text.split("\n## Architecture\n", 1)[1].split("```")[1]
+    for folder, _, files in os.walk(os.path.join(ROOT, "src")):
+        for name in files:
+            if name.endswith(".py") and name != "__init__.py":
+                assert name in module_map, os.path.relpath(os.path.join(folder, name), ROOT)
