@@ -40,9 +40,12 @@ def ssitrim_objective(batch_seed=1):
 
 @pytest.mark.slow
 def test_one_train_step_matches_pytorch():
-    """Loss and every element of every updated parameter within 1e-5 of the torch step (relative to each
-    tensor's largest magnitude); gradients, read from Adam's first moment, within 2e-5 (measured: loss 1e-7,
-    parameters <= 3.3e-6, gradients <= 8.2e-6 relative).
+    """Loss within 1e-5 of the torch step; parameters, BatchNorm running statistics and gradients (read from
+    Adam's first moment) as in the DPT step test below. Gradients within 5e-5 of each tensor's largest value:
+    torch's own float32 gradient of ``scratch.output_conv.4.bias`` (a sum over every output pixel, with
+    cancellation) moves by 2.7e-5 between 1 and 2 threads (-0.0896502 vs -0.0896478). Measured with 1 / 2
+    torch threads: loss 1.0e-7, elements with |g| >= 10 eps <= 1.4e-7 / 2.2e-7, unexplained near-eps steps
+    0.0020 / 0.0014 lr, running statistics 2.3e-7, gradients 2.6e-5 / 8.2e-6.
 
     ssitrim is only piecewise smooth: which residuals are trimmed, which pixel is the median and the signs
     inside its absolute values are discrete choices. Where two residuals straddle the trimming threshold
@@ -58,9 +61,12 @@ def test_one_train_step_matches_pytorch():
     errors = one_step_errors(reference, lambda: create_model(model_type, {model_type: arch}), ssitrim_objective(),
                              never_run=("refinenet4.resConfUnit1",))  # SPEC trap 10
     assert errors.loss <= 1e-5
-    assert_within(errors.parameters, 1e-5, "tensors")
-    assert_within(errors.gradients, 2e-5, "gradients")
-    assert len(errors.gradients) > 50 and any("moving_mean" in k for k in errors.parameters)
+    assert_within(errors.saturated, 1e-5, "tensors (elements with |g| >= 10 eps)")
+    assert_within(errors.near_eps_steps, 0.02, "unexplained steps / lr of elements with |g| < 10 eps")
+    statistics = {name: error for name, error in errors.parameters.items() if ".moving_" in name}
+    assert_within(statistics, 1e-5, "BatchNorm running statistics")
+    assert_within(errors.gradients, 5e-5, "gradients")
+    assert len(errors.gradients) > 50 and len(statistics) > 10
 
 
 @pytest.mark.slow
