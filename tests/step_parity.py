@@ -117,6 +117,7 @@ def compare_step(errors, net, initial, expected, ms_grads, torch_grads, never_ru
             continue
         errors.parameters[name] = np.abs(got - want).max() / np.abs(want).max()
         if name not in trained:  # a BatchNorm running statistic
+            errors.statistics[name] = errors.parameters[name]
             continue
         assert not np.array_equal(want, initial[name]), f"{name} was not updated by the torch step"
         grad = torch_grads[torch_keys[name]]
@@ -140,6 +141,7 @@ def first_adam_step(gradient):
 class StepErrors:
     """Differences of one MindSpore step from the torch step, relative to each tensor's largest magnitude.
 
+    ``statistics``: the BatchNorm running statistics (updated by the forward pass, not by Adam);
     ``saturated``: parameter elements whose torch gradient is >= 10 x torch's Adam eps, where the first
     Adam step is ~ -lr * sign(g) and insensitive to gradient rounding; ``near_eps_steps``: for the other
     elements, where the step lr * g / (|g| + eps) turns a float32-level gradient difference into a visible
@@ -152,6 +154,7 @@ class StepErrors:
 
     loss: float
     parameters: dict = dataclasses.field(default_factory=dict)
+    statistics: dict = dataclasses.field(default_factory=dict)
     gradients: dict = dataclasses.field(default_factory=dict)
     saturated: dict = dataclasses.field(default_factory=dict)
     near_eps_steps: dict = dataclasses.field(default_factory=dict)
