@@ -1,4 +1,5 @@
 """Official checkpoint layout, .pt → .ckpt conversion (CLI and in memory), strict refusal cases."""
+import os
 
 import numpy as np
 import pytest
@@ -7,6 +8,8 @@ import mindspore as ms
 
 from src.config import load_config
 from src.models import create_model
+from src.training.checkpoints import checkpoint_step
+from src.weights import checkpoint
 from src.weights import convert as pth2ckpt
 from src.weights.checkpoint import WeightsError, fit_weights, load_weights, network_shapes, read_weight_file
 from src.weights.names import torch_names
@@ -135,6 +138,28 @@ def test_unreadable_files_give_one_clear_error(tmp_path, tiny_config, name, cont
     assert pth2ckpt.main(["--pth", str(path), "--ckpt", str(tmp_path / "o.ckpt"), "--model_type", "midas_v21"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and name in err[0] and "filter_prefix" not in err[0]
+
+
+def test_a_checkpoint_larger_than_the_free_memory_reads_when_the_page_cache_makes_room(tmp_path, tiny_config,
+                                                                                    monkeypatch):
+    """MindSpore 2.10 refuses a .ckpt larger than the free memory, page cache left out (seen in a test run: a 414
+    MB midas_v21 checkpoint; reproduced with 330 MB free and 24 GB available). Here the free memory is one page: MindSpore's own
+    load refuses, the network and training checkpoints read, and only when too little memory is truly available is
+    it one line saying so."""
+    net = create_model("midas_v21_small", tiny_config)
+    path = str(tmp_path / "w.ckpt")
+    ms.save_checkpoint(net, path, append_dict={"step": ms.Tensor(3), "seed": ms.Tensor(1), "rank_size": ms.Tensor(1)})
+    sysconf = os.sysconf
+    monkeypatch.setattr(os, "sysconf", lambda name: 1 if name == "SC_AVPHYS_PAGES" else sysconf(name))
+    with pytest.raises(ValueError, match="exceeds current available memory"):
+        ms.load_checkpoint(path)
+    arrays = read_weights(path, create_model("midas_v21_small", tiny_config))
+    assert all(np.array_equal(arrays[param.name], param.asnumpy()) for param in net.get_parameters())
+    assert checkpoint_step(path) == 3
+    monkeypatch.setattr(checkpoint, "available_memory", lambda: 1)
+    with pytest.raises(WeightsError, match=rf"w\.ckpt: not enough memory to read this checkpoint \({os.path.getsize(path):,} "
+                                           r"bytes\)$"):
+        read_weight_file(path)
 
 
 def test_missing_file(tiny_config):

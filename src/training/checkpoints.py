@@ -18,7 +18,7 @@ import re
 import mindspore as ms
 
 from src.fileio.atomic import FILE_MODE, remove_stale_temporaries
-from src.weights.checkpoint import metric_head_entries
+from src.weights.checkpoint import load_mindspore_checkpoint, metric_head_entries
 
 LOGGER = logging.getLogger(__name__)
 STATE_PREFIX = "train_state-step"
@@ -88,7 +88,7 @@ def save_train_state(train_step, network, directory, model_type, step, seed, ran
 def checkpoint_step(path):
     """Global step stored in a train-state checkpoint (read without loading the weights)."""
     try:
-        meta = ms.load_checkpoint(path, choice_func=lambda name: name in META_KEYS)
+        meta = load_mindspore_checkpoint(path, choice_func=lambda name: name in META_KEYS)
     except Exception as err:  # MindSpore raises ValueError/RuntimeError on corrupt files
         raise CheckpointError(f"{path}: cannot read training checkpoint ({err})") from err
     if "step" not in meta:
@@ -99,7 +99,7 @@ def checkpoint_step(path):
 def load_train_state(train_step, path):
     """Restore every parameter of ``train_step`` from ``path``; returns {step, seed, rank_size}."""
     try:
-        params = ms.load_checkpoint(path)
+        params = load_mindspore_checkpoint(path)
     except Exception as err:  # MindSpore raises ValueError/RuntimeError on corrupt files
         raise CheckpointError(f"{path}: cannot read training checkpoint ({err})") from err
     missing = [k for k in META_KEYS if k not in params]

@@ -4,11 +4,13 @@ The MindSpore networks mirror the official parameter tree, so conversion only re
 normalisation layers by layer kind (see ``src.weights.names``) and drops ``num_batches_tracked``.
 Anything missing, unexpected or wrongly shaped is refused with one line naming the file and the keys.
 """
+import contextlib
 import logging
 import os
 
 import mindspore as ms
 import numpy as np
+from mindspore.train import serialization
 
 from src.models.stereo_head import StereoDisparityNet, is_stereo_checkpoint
 from src.weights.names import torch_names
@@ -61,13 +63,56 @@ def read_torch_state_dict(path):
         raise WeightsError(str(err)) from err
 
 
+def available_memory():
+    """Bytes of memory a process can still allocate: ``MemAvailable`` of ``/proc/meminfo`` (free memory plus the
+    page cache the kernel reclaims on demand); None where the kernel does not report it."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+@contextlib.contextmanager
+def _memory_check_counting_page_cache():
+    """MindSpore 2.10 refuses to read a ``.ckpt`` larger than the *free* memory (``SC_AVPHYS_PAGES``), which
+    leaves out the page cache: on a machine that has read a few GB of files the free memory is a few hundred MB
+    while tens of GB are available, and a 414 MB midas_v21 checkpoint was refused (seen in a test run). Within this
+    context the check compares with :func:`available_memory` instead."""
+    free_memory = serialization._get_available_memory  # pylint: disable=protected-access
+    serialization._get_available_memory = lambda: available_memory() or free_memory()  # pylint: disable=protected-access
+    try:
+        yield
+    finally:
+        serialization._get_available_memory = free_memory  # pylint: disable=protected-access
+
+
+def load_mindspore_checkpoint(path, **options):
+    """``ms.load_checkpoint(path, **options)``, its memory check counting the page cache as available (see
+    :func:`_memory_check_counting_page_cache`). Raises MindSpore's exceptions for unreadable files."""
+    with _memory_check_counting_page_cache():
+        return ms.load_checkpoint(path, **options)
+
+
+def is_out_of_memory(err):
+    """True if ``err``, raised by :func:`load_mindspore_checkpoint`, means too little memory, not a bad file."""
+    too_large = serialization._CheckpointProtobufSizeError  # pylint: disable=protected-access
+    return isinstance(err, (MemoryError, too_large)) or isinstance(err.__cause__, MemoryError)
+
+
 def read_mindspore_checkpoint(path):
     """{name: array} of a MindSpore ``.ckpt``; a train-state checkpoint gives its network part only."""
     if os.path.getsize(path) == 0:
         raise WeightsError(f"{path}: empty file (0 bytes), not a MindSpore checkpoint")
     try:
-        params = ms.load_checkpoint(path)
+        params = load_mindspore_checkpoint(path)
     except Exception as err:  # MindSpore raises ValueError/RuntimeError with internal wording for bad files
+        if is_out_of_memory(err):
+            raise WeightsError(f"{path}: not enough memory to read this checkpoint ({os.path.getsize(path):,} "
+                               "bytes)") from err
         raise WeightsError(f"{path}: not a readable MindSpore checkpoint (corrupt or truncated)") from err
     arrays = {name: param.asnumpy() for name, param in params.items()}
     if all(key in arrays for key in TRAIN_STATE_KEYS):
