@@ -1,4 +1,5 @@
-"""Shared test setup: oneDNN pinned to AVX2 before MindSpore loads, repo root on sys.path, the PyNative fixture."""
+"""Shared test setup: oneDNN pinned to AVX2 before MindSpore loads, repo root on sys.path, the tools' CPU context,
+the PyNative fixture."""
 import os
 import sys
 
@@ -8,6 +9,12 @@ os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+
+def pytest_configure():
+    """Every test process runs on the tools' CPU context (src/device.py), set before any operator runs."""
+    from src.device import set_context  # pylint: disable=import-outside-toplevel  (after ONEDNN_MAX_CPU_ISA is set)
+    set_context("CPU")
 
 
 @pytest.fixture(name="pynative")
