@@ -18,8 +18,6 @@ from tests.helpers import TINY_ARCH, synthetic_stereo_batch
 pytest.importorskip("torch")
 from reference.dpt_paired import DPT_TINY_ARCH  # pylint: disable=wrong-import-position  (imports torch)
 
-pytestmark = pytest.mark.slow  # ~10 s each on 2 cores: PyNative training steps
-
 ROWS, COLS, STEPS = 32, 64, 3
 TRAIN_CFG = Config({"lr_schedule": "constant", "encoder_lr": 1e-3, "decoder_lr": 1e-3, "encoder_end_lr": 1e-3,
                     "decoder_end_lr": 1e-3, "lr_power": 1.0, "adam_beta1": 0.9, "adam_beta2": 0.999,
