@@ -38,32 +38,41 @@ def conv_same(in_channels, out_channels, kernel_size, stride=1, group=1):
                      has_bias=False)
 
 
-class DepthwiseSeparable(nn.Cell):
+class LiteBlock(nn.Cell):
+    """What both EfficientNet-Lite blocks share: ReLU6, and the residual when the block keeps the shape."""
+
+    def __init__(self, in_channels, out_channels, stride):
+        super().__init__()
+        self.act = nn.ReLU6()
+        self.has_residual = stride == 1 and in_channels == out_channels
+
+    def add_residual(self, out, x):
+        return out + x if self.has_residual else out
+
+
+class DepthwiseSeparable(LiteBlock):
     """dw kxk → BN → ReLU6 → pw 1x1 → BN (no activation after pw); residual if shapes allow."""
 
     FOLDABLE = (("conv_dw", "bn1"), ("conv_pw", "bn2"))  # (conv, the BN it alone feeds)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, bn_eps):
-        super().__init__()
+        super().__init__(in_channels, out_channels, stride)
         self.conv_dw = conv_same(in_channels, in_channels, kernel_size, stride, group=in_channels)
         self.bn1 = batch_norm(in_channels, bn_eps)
         self.conv_pw = conv_same(in_channels, out_channels, 1)
         self.bn2 = batch_norm(out_channels, bn_eps)
-        self.act = nn.ReLU6()
-        self.has_residual = stride == 1 and in_channels == out_channels
 
     def construct(self, x):
-        out = self.bn2(self.conv_pw(self.act(self.bn1(self.conv_dw(x)))))
-        return out + x if self.has_residual else out
+        return self.add_residual(self.bn2(self.conv_pw(self.act(self.bn1(self.conv_dw(x))))), x)
 
 
-class InvertedResidual(nn.Cell):
+class InvertedResidual(LiteBlock):
     """pw 1x1 → BN → ReLU6 → dw kxk → BN → ReLU6 → pwl 1x1 → BN; residual if shapes allow."""
 
     FOLDABLE = (("conv_pw", "bn1"), ("conv_dw", "bn2"), ("conv_pwl", "bn3"))  # (conv, the BN it alone feeds)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, expansion, bn_eps):
-        super().__init__()
+        super().__init__(in_channels, out_channels, stride)
         mid_channels = make_divisible(in_channels * expansion)
         self.conv_pw = conv_same(in_channels, mid_channels, 1)
         self.bn1 = batch_norm(mid_channels, bn_eps)
@@ -71,14 +80,11 @@ class InvertedResidual(nn.Cell):
         self.bn2 = batch_norm(mid_channels, bn_eps)
         self.conv_pwl = conv_same(mid_channels, out_channels, 1)
         self.bn3 = batch_norm(out_channels, bn_eps)
-        self.act = nn.ReLU6()
-        self.has_residual = stride == 1 and in_channels == out_channels
 
     def construct(self, x):
         out = self.act(self.bn1(self.conv_pw(x)))
         out = self.act(self.bn2(self.conv_dw(out)))
-        out = self.bn3(self.conv_pwl(out))
-        return out + x if self.has_residual else out
+        return self.add_residual(self.bn3(self.conv_pwl(out)), x)
 
 
 def make_blocks(stem_channels, channel_multiplier, depth_multiplier, bn_eps):

@@ -16,7 +16,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 
-from src.models.layers import bilinear_matrix
+from src.models.layers import MatrixResize
 from src.models.export_ops import GELU
 
 LAYER_NORM_EPS = 1e-6
@@ -32,7 +32,7 @@ def layer_norm(channels):
     return nn.LayerNorm((channels,), epsilon=LAYER_NORM_EPS)
 
 
-class PosEmbedResize(nn.Cell):
+class PosEmbedResize(MatrixResize):
     """Bilinear (align_corners=False) resize of the position grid [1, C, g, g] → [1, C, gh, gw].
 
     ``use_matrices`` fixes the target grid for a static network input and computes ``Mh @ grid @ Mwᵀ``
@@ -43,20 +43,15 @@ class PosEmbedResize(nn.Cell):
         super().__init__()
         self.grid_size = grid_size
         self.patch_size = patch_size
-        self.with_matrices = False
-        self.rows = ms.Tensor(np.zeros((1, 1), np.float32))
-        self.cols = ms.Tensor(np.zeros((1, 1), np.float32))
 
     def use_matrices(self, net_height, net_width):
         """Switch to constant matrices for a fixed network input of net_height x net_width."""
-        grid_h, grid_w = net_height // self.patch_size, net_width // self.patch_size
-        self.rows = ms.Tensor(bilinear_matrix(self.grid_size, grid_h, align_corners=False))
-        self.cols = ms.Tensor(bilinear_matrix(self.grid_size, grid_w, align_corners=False).T.copy())
-        self.with_matrices = True
+        grid = (net_height // self.patch_size, net_width // self.patch_size)
+        self.set_matrices((self.grid_size, self.grid_size), grid, align_corners=False)
 
     def construct(self, grid, grid_h, grid_w):
         if self.with_matrices:
-            return ops.matmul(ops.matmul(self.rows, grid), self.cols)
+            return self.resize_with_matrices(grid)
         return ops.interpolate(grid, size=(grid_h, grid_w), mode="bilinear", align_corners=False)
 
 
