@@ -143,9 +143,9 @@ def test_unreadable_files_give_one_clear_error(tmp_path, tiny_config, name, cont
 def test_a_checkpoint_larger_than_the_free_memory_reads_when_the_page_cache_makes_room(tmp_path, tiny_config,
                                                                                     monkeypatch):
     """MindSpore 2.10 refuses a .ckpt larger than the free memory, page cache left out (seen in a test run: a 414
-    MB midas_v21 checkpoint; reproduced with 330 MB free and 24 GB available). Here the free memory is one page: MindSpore's own
-    load refuses, the network and training checkpoints read, and only when too little memory is truly available is
-    it one line saying so."""
+    MB midas_v21 checkpoint; reproduced with 330 MB free and 24 GB available). Here the free memory is one page:
+    MindSpore's own load refuses, the network and training checkpoints read, and only when too little memory is
+    truly available is it one line saying so."""
     net = create_model("midas_v21_small", tiny_config)
     path = str(tmp_path / "w.ckpt")
     ms.save_checkpoint(net, path, append_dict={"step": ms.Tensor(3), "seed": ms.Tensor(1), "rank_size": ms.Tensor(1)})
@@ -157,8 +157,8 @@ def test_a_checkpoint_larger_than_the_free_memory_reads_when_the_page_cache_make
     assert all(np.array_equal(arrays[param.name], param.asnumpy()) for param in net.get_parameters())
     assert checkpoint_step(path) == 3
     monkeypatch.setattr(checkpoint, "available_memory", lambda: 1)
-    with pytest.raises(WeightsError, match=rf"w\.ckpt: not enough memory to read this checkpoint \({os.path.getsize(path):,} "
-                                           r"bytes\)$"):
+    size = os.path.getsize(path)
+    with pytest.raises(WeightsError, match=rf"w\.ckpt: not enough memory to read this checkpoint \({size:,} bytes\)$"):
         read_weight_file(path)
 
 

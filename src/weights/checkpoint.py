@@ -82,12 +82,13 @@ def _memory_check_counting_page_cache():
     leaves out the page cache: on a machine that has read a few GB of files the free memory is a few hundred MB
     while tens of GB are available, and a 414 MB midas_v21 checkpoint was refused (seen in a test run). Within this
     context the check compares with :func:`available_memory` instead."""
-    free_memory = serialization._get_available_memory  # pylint: disable=protected-access
-    serialization._get_available_memory = lambda: available_memory() or free_memory()  # pylint: disable=protected-access
+    # pylint: disable=protected-access
+    free_memory = serialization._get_available_memory
+    serialization._get_available_memory = lambda: available_memory() or free_memory()
     try:
         yield
     finally:
-        serialization._get_available_memory = free_memory  # pylint: disable=protected-access
+        serialization._get_available_memory = free_memory
 
 
 def load_mindspore_checkpoint(path, **options):
