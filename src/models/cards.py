@@ -93,16 +93,29 @@ class ReleasedWeights:
 
 
 @dataclasses.dataclass(frozen=True)
+class ImageNetEncoder:
+    """The ImageNet classifier an encoder starts from (``--pretrained_encoder``) and how its keys map.
+
+    ``renames`` maps the classifier's key prefixes onto the parameters under ``prefix``; ``dropped`` are its
+    unused key prefixes; ``npz``: Google's JAX ViT ``.npz`` is accepted too (read into timm keys by
+    ``src.weights.jax_vit``).
+    """
+
+    source: str
+    renames: Tuple[Tuple[str, str], ...]
+    dropped: Tuple[str, ...] = ()
+    prefix: str = "pretrained."
+    npz: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelCard:
     """A model type: builder, official pre/post-processing facts, released weights and provenance.
 
     ``input_size`` is the official run script's network size (height, width); ``builder_options`` are fixed
     builder arguments that are not architecture keys (e.g. a metric head's scale and shift).
     ``signature_key`` is a parameter name (the same in the official ``.pt`` and our ``.ckpt``) that only
-    this model family has; ``imagenet_renames`` maps the key prefixes of the ImageNet classifier the encoder
-    starts from onto the parameters under ``imagenet_prefix``; ``imagenet_dropped`` are its unused keys;
-    ``imagenet_npz``: the encoder's ImageNet weights may also be Google's JAX ViT ``.npz`` (read into timm keys
-    by ``src.weights.jax_vit``).
+    this model family has; ``imagenet`` is the ImageNet classifier its encoder starts from.
     """
 
     name: str
@@ -115,11 +128,7 @@ class ModelCard:
     parameters: int
     licence: str
     signature_key: str
-    imagenet_renames: Tuple[Tuple[str, str], ...]
-    imagenet_dropped: Tuple[str, ...]
-    imagenet_source: str
-    imagenet_prefix: str = "pretrained."
-    imagenet_npz: bool = False
+    imagenet: ImageNetEncoder
     builder_options: Tuple[Tuple[str, object], ...] = ()
     keep_aspect_ratio: bool = True
     mean: Tuple[float, float, float] = IMAGENET_MEAN
@@ -189,12 +198,37 @@ _DPT_URL = "https://github.com/intel-isl/DPT/releases/download/1_0/"
 _MIDAS_LICENCE = "MIT (isl-org/MiDaS)"
 _DPT_PAPER = "Ranftl, Bochkovskiy, Koltun, Vision Transformers for Dense Prediction, ICCV 2021 (DPT)"
 _HYBRID_KEY = "pretrained.model.patch_embed.backbone.stem.conv.weight"
-_HYBRID_IMAGENET = "timm vit_base_resnet50_384 (.pth) or Google R50+ViT-B_16.npz"
-# timm ViT state dict -> DPT's pretrained.model.* (DPT keeps norm and head, unused, so the whole classifier loads,
-# as timm.create_model(..., pretrained=True) does in the official _make_pretrained_vit*); the readout and
-# reassemble layers (pretrained.act_postprocess*) are not in the classifier and keep their initialisation.
-_TIMM_VIT_RENAMES = tuple((name, name) for name in ("cls_token", "pos_embed", "patch_embed.", "blocks.", "norm.",
-                                                    "head."))
+_RESNEXT_IMAGENET = ImageNetEncoder(
+    "torchvision ResNeXt (e.g. WSL ResNeXt101-32x8d)",
+    renames=(("conv1.", "layer1.0."), ("bn1.", "layer1.1."), ("layer1.", "layer1.4."), ("layer2.", "layer2."),
+             ("layer3.", "layer3."), ("layer4.", "layer4.")),
+    dropped=("fc.",))
+_EFFICIENTNET_LITE_IMAGENET = ImageNetEncoder(
+    "gen-efficientnet tf_efficientnet_lite3",
+    renames=(("conv_stem.", "layer1.0."), ("bn1.", "layer1.1."), ("blocks.0.", "layer1.3."), ("blocks.1.", "layer1.4."),
+             ("blocks.2.", "layer2.0."), ("blocks.3.", "layer3.0."), ("blocks.4.", "layer3.1."),
+             ("blocks.5.", "layer4.0."), ("blocks.6.", "layer4.1.")),
+    dropped=("conv_head.", "bn2.", "classifier."))
+
+
+def _timm_vit_imagenet(source):
+    """A DPT encoder's ImageNet start: a timm ViT state dict (or Google's ``.npz``) -> ``pretrained.model.*``.
+
+    DPT keeps the classifier's norm and head, unused, so the whole classifier loads, as
+    ``timm.create_model(..., pretrained=True)`` does in the official ``_make_pretrained_vit*``; the readout and
+    reassemble layers (``pretrained.act_postprocess*``) are not in the classifier and keep their initialisation.
+    """
+    names = ("cls_token", "pos_embed", "patch_embed.", "blocks.", "norm.", "head.")
+    return ImageNetEncoder(source, renames=tuple((name, name) for name in names), prefix="pretrained.model.",
+                           npz=True)
+
+
+def _midas_v21_card(name, builder, network, encoder, side, weights, parameters, signature_key, imagenet):
+    """A card of the MiDaS v2.1 family: one released file, a square ``side``, upper_bound resize, ImageNet
+    normalisation."""
+    return ModelCard(name=name, builder=builder, network=network, encoder=encoder, input_size=(side, side),
+                     resize_method="upper_bound", weights=(weights,), parameters=parameters, licence=_MIDAS_LICENCE,
+                     signature_key=signature_key, imagenet=imagenet)
 
 
 RELATIVE_DPT = (("scale", 1.0), ("shift", 0.0), ("invert", False))
@@ -206,40 +240,26 @@ def _dpt_hybrid_card(name, weights, input_size, output=DepthOutput(), builder_op
     return ModelCard(
         name=name, builder=dpt_hybrid, network="DPT", encoder="ViT-B/16 on ResNet-50 (BiT)", input_size=input_size,
         resize_method="minimal", weights=weights, parameters=123_146_985, licence=licence, signature_key=_HYBRID_KEY,
-        imagenet_renames=_TIMM_VIT_RENAMES, imagenet_dropped=(), imagenet_source=_HYBRID_IMAGENET,
-        imagenet_prefix="pretrained.model.", imagenet_npz=True, builder_options=builder_options, mean=HALF, std=HALF,
-        output=output, paper=_DPT_PAPER)
+        imagenet=_timm_vit_imagenet("timm vit_base_resnet50_384 (.pth) or Google R50+ViT-B_16.npz"),
+        builder_options=builder_options, mean=HALF, std=HALF, output=output, paper=_DPT_PAPER)
 
 
 CARDS = {card.name: card for card in (
-    ModelCard(
-        name="midas_v21", builder=midas_v21, network="MidasNet", encoder="ResNeXt-101 32x8d (WSL)",
-        input_size=(384, 384), resize_method="upper_bound",
-        weights=(ReleasedWeights("midas_v21-f6b98070.pt", "f6b98070", _V21_URL + "model-f6b98070.pt",
-                                 ("model-f6b98070.pt", "midas_v21_384.pt")),),
-        parameters=105_362_945, licence=_MIDAS_LICENCE, signature_key="pretrained.layer1.4.0.conv1.weight",
-        imagenet_renames=(("conv1.", "layer1.0."), ("bn1.", "layer1.1."), ("layer1.", "layer1.4."),
-                          ("layer2.", "layer2."), ("layer3.", "layer3."), ("layer4.", "layer4.")),
-        imagenet_dropped=("fc.",), imagenet_source="torchvision ResNeXt (e.g. WSL ResNeXt101-32x8d)"),
-    ModelCard(
-        name="midas_v21_small", builder=midas_v21_small, network="MidasNet_small", encoder="EfficientNet-Lite3",
-        input_size=(256, 256), resize_method="upper_bound",
-        weights=(ReleasedWeights("midas_v21_small-70d6b9c8.pt", "70d6b9c8", _V21_URL + "model-small-70d6b9c8.pt",
-                                 ("model-small-70d6b9c8.pt", "midas_v21_small_256.pt")),),
-        parameters=21_320_545, licence=_MIDAS_LICENCE, signature_key="pretrained.layer1.3.0.conv_dw.weight",
-        imagenet_renames=(("conv_stem.", "layer1.0."), ("bn1.", "layer1.1."), ("blocks.0.", "layer1.3."),
-                          ("blocks.1.", "layer1.4."), ("blocks.2.", "layer2.0."), ("blocks.3.", "layer3.0."),
-                          ("blocks.4.", "layer3.1."), ("blocks.5.", "layer4.0."), ("blocks.6.", "layer4.1.")),
-        imagenet_dropped=("conv_head.", "bn2.", "classifier."),
-        imagenet_source="gen-efficientnet tf_efficientnet_lite3"),
+    _midas_v21_card("midas_v21", midas_v21, "MidasNet", "ResNeXt-101 32x8d (WSL)", 384,
+                    ReleasedWeights("midas_v21-f6b98070.pt", "f6b98070", _V21_URL + "model-f6b98070.pt",
+                                    ("model-f6b98070.pt", "midas_v21_384.pt")),
+                    105_362_945, "pretrained.layer1.4.0.conv1.weight", _RESNEXT_IMAGENET),
+    _midas_v21_card("midas_v21_small", midas_v21_small, "MidasNet_small", "EfficientNet-Lite3", 256,
+                    ReleasedWeights("midas_v21_small-70d6b9c8.pt", "70d6b9c8", _V21_URL + "model-small-70d6b9c8.pt",
+                                    ("model-small-70d6b9c8.pt", "midas_v21_small_256.pt")),
+                    21_320_545, "pretrained.layer1.3.0.conv_dw.weight", _EFFICIENTNET_LITE_IMAGENET),
     ModelCard(
         name="dpt_large", builder=dpt_large, network="DPT", encoder="ViT-L/16", input_size=(384, 384),
         resize_method="minimal",
         weights=(ReleasedWeights("dpt_large-midas-2f21e586.pt", "2f21e586", _V3_URL + "dpt_large-midas-2f21e586.pt",
                                  ("dpt_large_384.pt",)),),
         parameters=344_055_465, licence=_MIDAS_LICENCE, signature_key="pretrained.act_postprocess1.0.project.0.weight",
-        imagenet_renames=_TIMM_VIT_RENAMES, imagenet_dropped=(), imagenet_prefix="pretrained.model.",
-        imagenet_npz=True, imagenet_source="timm vit_large_patch16_384 (.pth) or Google ViT-L_16.npz", mean=HALF,
+        imagenet=_timm_vit_imagenet("timm vit_large_patch16_384 (.pth) or Google ViT-L_16.npz"), mean=HALF,
         std=HALF, paper=_DPT_PAPER),
     _dpt_hybrid_card("dpt_hybrid", (ReleasedWeights("dpt_hybrid-midas-501f0c75.pt", "501f0c75",
                                                     _V3_URL + "dpt_hybrid-midas-501f0c75.pt", ("dpt_hybrid_384.pt",)),),

@@ -1,10 +1,11 @@
 """Initial weights for training: the encoder from ImageNet weights, or the whole network from MiDaS weights.
 
 ImageNet classifiers in their PyTorch layout are renamed into the MiDaS encoder tree (``pretrained.*``) by
-the model card's ``imagenet_renames`` (e.g. torchvision ResNeXt ``layer1`` -> ``pretrained.layer1.4``, timm
-ViT ``blocks.0`` -> ``pretrained.model.blocks.0``); the classifier head (``imagenet_dropped``) is dropped,
-everything else must match the encoder under ``imagenet_prefix`` exactly. The ViT encoders of DPT also take
-Google's JAX ``.npz`` (``src.weights.jax_vit``); their position embedding is never resized.
+the renames of the model card's :class:`~src.models.cards.ImageNetEncoder` (e.g. torchvision ResNeXt
+``layer1`` -> ``pretrained.layer1.4``, timm ViT ``blocks.0`` -> ``pretrained.model.blocks.0``); the classifier
+head (its ``dropped`` keys) is dropped, everything else must match the encoder under its ``prefix`` exactly.
+The ViT encoders of DPT also take Google's JAX ``.npz`` (``src.weights.jax_vit``); their position embedding is
+never resized.
 """
 import logging
 import math
@@ -24,18 +25,18 @@ LOGGER = logging.getLogger(__name__)
 
 def imagenet_to_encoder(torch_state, model_type, source):
     """Rename an ImageNet classifier state dict (torch keys) into ``pretrained.*`` torch-style keys."""
-    card = get_card(model_type)
+    imagenet = get_card(model_type).imagenet
     renamed = {}
     for key, value in torch_state.items():
-        if key.startswith(card.imagenet_dropped) or key.endswith("num_batches_tracked"):
+        if key.startswith(imagenet.dropped) or key.endswith("num_batches_tracked"):
             continue
-        for old, new in card.imagenet_renames:
+        for old, new in imagenet.renames:
             if key.startswith(old):
-                renamed[card.imagenet_prefix + new + key[len(old):]] = value
+                renamed[imagenet.prefix + new + key[len(old):]] = value
                 break
         else:
             raise WeightsError(f"{source}: unexpected key '{key}' for a {model_type} ImageNet encoder "
-                               f"(expected a {card.imagenet_source} state dict)")
+                               f"(expected a {imagenet.source} state dict)")
     return renamed
 
 
@@ -43,15 +44,15 @@ def read_imagenet_file(path, model_type):
     """{classifier key: array} of an ImageNet ``.pth`` (read without torch) or, for ViT encoders, ``.npz``."""
     if not os.path.isfile(path):
         raise WeightsError(f"{path}: ImageNet weights file not found")
-    card = get_card(model_type)
+    imagenet = get_card(model_type).imagenet
     extension = os.path.splitext(path)[1].lower()
-    if extension == ".npz" and card.imagenet_npz:
+    if extension == ".npz" and imagenet.npz:
         return read_jax_vit(path)
     if extension in (".pth", ".pt"):
         return read_torch_state_dict(path)
-    kinds = ".pth (PyTorch) or .npz (Google JAX)" if card.imagenet_npz else ".pth (PyTorch)"
+    kinds = ".pth (PyTorch) or .npz (Google JAX)" if imagenet.npz else ".pth (PyTorch)"
     raise WeightsError(f"{path}: unsupported ImageNet weights format '{extension}' for {model_type}; "
-                       f"use a {kinds} file of {card.imagenet_source}")
+                       f"use a {kinds} file of {imagenet.source}")
 
 
 def _grid(tokens):
@@ -74,7 +75,7 @@ def check_position_grid(state, expected_shapes, source):
 def load_imagenet_encoder(net, path, model_type):
     """Initialise ``net``'s encoder from ImageNet weights (``read_imagenet_file``); the rest keeps its init."""
     state = imagenet_to_encoder(read_imagenet_file(path, model_type), model_type, path)
-    prefix = get_card(model_type).imagenet_prefix
+    prefix = get_card(model_type).imagenet.prefix
     shapes = {name: shape for name, shape in network_shapes(net).items() if name.startswith(prefix)}
     names = torch_names(net)
     expected = {names[name]: shape for name, shape in shapes.items()}

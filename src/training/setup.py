@@ -81,7 +81,11 @@ def mixed_precision(network, amp_level):
 
 @dataclasses.dataclass
 class TrainingRun:
-    """A prepared run: global steps ``start_step + 1 .. last_step`` of ``total_steps`` remain to do."""
+    """A prepared run: global steps ``start_step + 1 .. last_step`` of ``total_steps`` remain to do.
+
+    The data, the network and the compiled step are built by :func:`prepare_training` after the schedule
+    (None when nothing is left to do); they stay out of the repr, which would otherwise print whole cell trees.
+    """
 
     model_type: str
     out_dir: str
@@ -91,11 +95,11 @@ class TrainingRun:
     last_step: int
     total_steps: int
     steps_per_epoch: int
-    pipeline: object = None
-    eval_set: object = None
-    network: object = None
-    loss_fn: object = None
-    train_step: object = None
+    pipeline: object = dataclasses.field(default=None, repr=False)
+    eval_set: object = dataclasses.field(default=None, repr=False)
+    network: nn.Cell = dataclasses.field(default=None, repr=False)
+    loss_fn: nn.Cell = dataclasses.field(default=None, repr=False)
+    train_step: nn.Cell = dataclasses.field(default=None, repr=False)
     skip_on_overflow: bool = False
     metric: bool = False
     head: dict = None
