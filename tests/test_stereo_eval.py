@@ -1,6 +1,7 @@
 """monodepth's test-time post-processing (``--stereo_postprocess``) in ``midas_run.py`` and ``midas_eval.py``, and
 ``midas_eval.py --protocol stereo`` on a KITTI 2015 fixture (released layout), against NumPy re-statements."""
 import csv
+import functools
 import json
 
 import cv2
@@ -46,9 +47,15 @@ def monodepth_post_process(disparity, mirrored_back):
     return r_mask * disparity + l_mask * mirrored_back + (1.0 - l_mask - r_mask) * mean
 
 
+@functools.lru_cache(maxsize=None)
+def predictor_of(config_path, weights):
+    """One predictor per weights file: its graphs, compiled once per input shape, serve every expectation."""
+    return build_predictor(load_config(["--config", config_path]), weights)
+
+
 def expected_disparity(config_path, ckpt, rgb, postprocess):
     """The stereo network's disparity of ``rgb`` at the image's size (fraction of the width), computed here."""
-    predictor = build_predictor(load_config(["--config", config_path]), ckpt)
+    predictor = predictor_of(config_path, ckpt)
     net_input = predictor.network_input(rgb)
     disparity = predictor.forward(net_input)[0]
     if postprocess:
@@ -64,7 +71,6 @@ def write_images(folder, sizes, seed):
         cv2.imwrite(str(folder / f"{IDS[index]}_10.png"), rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
-@pytest.mark.slow
 def test_run_postprocess_matches_monodepth(stereo_ckpt):
     config_path, ckpt, base = stereo_ckpt
     images = base / "pp_in"
@@ -113,7 +119,6 @@ def build_kitti_2015(root, seed=0):
         _write_png16(str(root / "training" / "disp_occ_0" / f"{name}_10.png"), np.round(disparity * 256))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("postprocess", [False, True])
 def test_kitti_2015_d1_all_and_epe(stereo_ckpt, postprocess):
     config_path, ckpt, base = stereo_ckpt
