@@ -157,10 +157,10 @@ def test_relative_model_needs_align(setup, capsys):
     assert "--align must be one of median, scale_shift, got 'mean'" in capsys.readouterr().err
     assert midas_eval.main(["--config", config_path, "--protocol", "metric", "--data_name", "KITTI_Eigen",
                             "--weights", str(base / "kitti_tiny.ckpt"), "--model_type", "dpt_hybrid_kitti",
-                            "--align", "median"]) == 2
+                            "--align", "median", "--eval_output_dir", str(base / "rel")]) == 2
     assert "metric models are evaluated as they are (omit --align)" in capsys.readouterr().err
     assert midas_eval.main(["--config", config_path, "--protocol", "metric", "--data_name", "NYU_Eigen",
-                            "--pred_path", str(base), "--align", "median"]) == 2
+                            "--pred_path", str(base), "--align", "median", "--eval_output_dir", str(base / "rel")]) == 2
     assert "--align applies to a network's output" in capsys.readouterr().err
 
 
