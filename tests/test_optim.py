@@ -38,27 +38,26 @@ def parameter_history(optimizer, net, gradients):
 
 @pytest.mark.parametrize("schedule", ["poly", "halving"])
 def test_group_schedule_adam_steps_as_nn_adam_at_the_logged_learning_rates(schedule, monkeypatch):
-    net = TwoGroups()
+    config, net = train_cfg(schedule), TwoGroups()
     gradients = tuple(ms.Tensor(np.ones(p.shape, np.float32)) for p in net.trainable_params())
-    optimizer = optim.build_optimizer(net, train_cfg(schedule), STEPS)
+    optimizer = optim.build_optimizer(net, config, STEPS)
     assert isinstance(optimizer, optim.GroupScheduleAdam) and optimizer.lr_runs == ((0, 2), (2, 2))
     ours = parameter_history(optimizer, net, gradients)
 
     reference_net = TwoGroups()
     monkeypatch.setattr(optim, "GroupScheduleAdam", nn.Adam)  # build_optimizer's groups, MindSpore's own get_lr
-    reference = parameter_history(optim.build_optimizer(reference_net, train_cfg(schedule), STEPS), reference_net,
-                                  gradients)
+    reference = parameter_history(optim.build_optimizer(reference_net, config, STEPS), reference_net, gradients)
     for step in range(STEPS + 1):
         for mine, theirs in zip(ours[step], reference[step]):
             np.testing.assert_array_equal(mine, theirs)
 
     # a constant gradient of 1 makes each Adam step lr * (1 - 1e-8 relative): the step is the learning rate
     for step in range(STEPS):
-        encoder_lr, decoder_lr = optim.lr_at(train_cfg(schedule), step, STEPS)
+        encoder_lr, decoder_lr = optim.lr_at(config, step, STEPS)
         taken = [before - after for before, after in zip(ours[step], ours[step + 1])]
         for values, expected in zip(taken, (encoder_lr, encoder_lr, decoder_lr, decoder_lr)):
             np.testing.assert_allclose(values, expected, rtol=1e-5)
-    assert optim.lr_at(train_cfg(schedule), STEPS - 1, STEPS)[0] < 0.1   # the schedules do decay
+    assert optim.lr_at(config, STEPS - 1, STEPS)[0] < 0.1   # the schedules do decay
 
 
 def test_constant_rates_keep_mindspores_get_lr():
