@@ -21,7 +21,7 @@ from tests.helpers import TINY_ARGS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 3
 # MindSpore's cluster nodes retry every MS_RETRY_INTERVAL_LOWER..UPPER seconds; the defaults left each rank
-# waiting 6 s for the MCCL start-up sync and ~2 s at exit (measured); one machine needs no back-off
+# waiting 6 s for the MCCL start-up sync and 2-4 s at exit (measured); one machine needs no back-off
 QUICK_RETRY = {"MS_RETRY_INTERVAL_LOWER": "0", "MS_RETRY_INTERVAL_UPPER": "1"}
 
 
